@@ -1,0 +1,6 @@
+import type { Command } from 'commander';
+
+/** Commands of this group are added here; see the matching issue. */
+export function registerRpm(_program: Command): void {
+  // not yet implemented
+}
