@@ -1,4 +1,5 @@
 export * from './target.js';
+export { FileSource, BytesSource } from './file.js';
 export { LayoutError, PartitionTableError } from './errors.js';
 export { computeLayout, minimalDiskSize, parseSize, DEFAULT_ALIGNMENT, MiB } from './layout.js';
 export type { Layout, LayoutOptions, PartitionRequest, PlacedPartition, TableKind } from './layout.js';

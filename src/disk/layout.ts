@@ -175,6 +175,9 @@ function resolveSizes(reqs: readonly PartitionRequest[], diskBytes: number, last
     if (next.length === pending.length) break;
     pending = next;
   }
+  // What equal shares leave over (less than one unit per grower) goes to the last uncapped grower.
+  const lastFree = [...pending].reverse().find((i) => reqs[i]!.maxSize === undefined);
+  if (lastFree !== undefined) trial[lastFree] = trial[lastFree]! + roundDown(Math.max(0, lastUsable - placeEnd(reqs, trial, g)), g.alignment);
   return trial;
 }
 
@@ -206,15 +209,24 @@ export function minimalDiskSize(reqs: readonly PartitionRequest[], opts: LayoutO
   if (pct >= 100 && reqs.some((r) => r.percent === undefined)) throw new LayoutError(`percentages add up to ${pct}% with other partitions present`);
   // Percentage partitions scale with the disk: solve disk = rest + pct·disk, then step up until it fits.
   const nonPct = fixedEnd - reqs.reduce((s, r, i) => s + (r.percent !== undefined ? base[i]! : 0), 0);
-  let size = roundUp(pct > 0 ? Math.max(fixedEnd, nonPct / (1 - Math.min(pct, 99.999) / 100)) : fixedEnd, g.alignment);
-  for (let step = 0; step < 100000; step++) {
+  const fits = (size: number): boolean => {
     try {
       const l = computeLayout(reqs, size, opts);
-      if (l.partitions.every((p, i) => p.size >= (reqs[i]!.grow ? base[i]! : 0))) return size;
+      return l.partitions.every((p, i) => reqs[i]!.size !== undefined || p.size >= base[i]!);
     } catch (e) {
-      if (!(e instanceof LayoutError)) throw e;
+      if (e instanceof LayoutError) return false;
+      throw e;
     }
+  };
+  let size = roundUp(pct > 0 ? Math.max(fixedEnd, nonPct / (1 - Math.min(pct, 99.999) / 100)) : fixedEnd, g.alignment);
+  // Rounding percentages down can let a slightly smaller disk fit: look a little below, then upward.
+  if (fits(size)) {
+    for (let k = 0; k < 256 && size - g.alignment >= fixedEnd && fits(size - g.alignment); k++) size -= g.alignment;
+    return size;
+  }
+  for (let step = 0; step < 100000; step++) {
     size += g.alignment;
+    if (fits(size)) return size;
   }
   throw new LayoutError('could not find a disk size that holds the partitions');
 }

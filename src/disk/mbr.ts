@@ -48,6 +48,8 @@ export interface MbrPartition {
   startLba: number;
   sectors: number;
   bootable?: boolean;
+  /** EBR records hold relative LBAs; their CHS fields are absolute, computed from this LBA. */
+  absoluteLba?: number;
 }
 
 /** CHS address of `lba` in the 255-head, 63-sector translation; 0xFEFFFF past cylinder 1023. */
@@ -66,11 +68,12 @@ function record(p: MbrPartition | null): Partial<MbrRecord> {
       field: 'startingLba',
     });
   }
+  const abs = p.absoluteLba ?? p.startLba;
   return {
     bootIndicator: p.bootable ? MBR_STATUS_ACTIVE : 0,
-    startingChs: lbaToChs(p.startLba),
+    startingChs: lbaToChs(abs),
     osType: p.type,
-    endingChs: lbaToChs(p.startLba + p.sectors - 1),
+    endingChs: lbaToChs(abs + p.sectors - 1),
     startingLba: p.startLba,
     sizeInLba: p.sectors,
   };
@@ -135,8 +138,10 @@ export function encodeMbr(layout: MbrLayout): SectorWrite[] {
     primaries[slot] = { type: layout.extendedType ?? 0x05, startLba: extStart, sectors: last.startLba + last.sectors - extStart };
     logicals.forEach((l, i) => {
       const next = i + 1 < logicals.length ? logicals[i + 1]! : undefined;
-      const recs: (MbrPartition | null)[] = [{ ...l, startLba: l.startLba - ebrs[i]! }];
-      if (next) recs.push({ type: 0x05, startLba: ebrs[i + 1]! - extStart, sectors: next.startLba + next.sectors - ebrs[i + 1]! });
+      const recs: (MbrPartition | null)[] = [{ ...l, startLba: l.startLba - ebrs[i]!, absoluteLba: l.startLba }];
+      if (next) {
+        recs.push({ type: 0x05, startLba: ebrs[i + 1]! - extStart, sectors: next.startLba + next.sectors - ebrs[i + 1]!, absoluteLba: ebrs[i + 1]! });
+      }
       out.push({ lba: ebrs[i]!, data: encodeMbrSector(recs) });
     });
   }
