@@ -246,7 +246,10 @@ async function describe(raw: RawSignature): Promise<{ info: SignatureInfo; sig: 
   } catch (e) {
     const sk = sketchSignature(raw.bytes);
     const error = e instanceof Error ? e.message : String(e);
-    if (sk) {
+    // Only an algorithm openpgp.js does not implement makes a well-formed packet "unsupported"; anything else is broken.
+    let known = true;
+    try { openpgp.enums.read(openpgp.enums.publicKey, sk?.pkAlgo ?? 1); } catch { known = false; }
+    if (sk && !known) {
       return {
         info: { ...base, version: sk.version, keyId: sk.keyId, fingerprint: sk.fingerprint, algorithm: algoName(sk.pkAlgo, sk.hashAlgo), created: sk.created },
         sig: null, error: `unsupported: ${error}`,
