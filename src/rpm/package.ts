@@ -212,6 +212,11 @@ export function packageInfo(h: Header): PackageInfo {
   const sourcePackage = h.has(Tag.SOURCEPACKAGE) || !h.has(Tag.SOURCERPM);
   const arch = h.string(Tag.ARCH) ?? '';
   const deps = Object.fromEntries(DEPENDENCY_KINDS.map((k) => [k, dependencies(h, k)])) as Record<DependencyKind, Dependency[]>;
+  // rpm retrofits legacy (region-less, rpm 3) binary headers on import with a "N = [E:]V-R" self-provide
+  // (lib/legacy.c providePackageNVR), appended even when an equal one exists.
+  if (h.region === null && !sourcePackage) {
+    deps.provides.push({ name, flags: Sense.EQUAL, version: `${epoch !== null ? `${epoch}:` : ''}${version}-${release}` });
+  }
   const ctimes = h.numbers(Tag.CHANGELOGTIME);
   const cnames = h.strings(Tag.CHANGELOGNAME);
   const ctexts = h.strings(Tag.CHANGELOGTEXT);
