@@ -9,7 +9,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -19,6 +19,9 @@ import { readRpmHeaders } from './rpmdb-util.js';
 import { installedBlobs, writeRpmdbSqlite } from '../src/install/rpmdb/sqlite.js';
 import { HeaderBlob, RPMTAG, installedHeaderBlob } from '../src/install/rpmdb/header-blob.js';
 import { RPMDB_INDEXES, richDepNames } from '../src/install/rpmdb/index-keys.js';
+import { installRpmdb, targetDbPath } from '../src/install/rpmdb/index.js';
+import { StagingTree, BufferContent } from '../src/tree/tree.js';
+import { ContentStore, readAll } from '../src/tree/content-store.js';
 
 for (const t of ['rpm', 'rpm2cpio', 'cpio']) requireTool(t);
 
@@ -82,24 +85,26 @@ test('blobs and index tables equal those rpm --justdb writes for the same packag
   const db = new Database(theirsPath, { readonly: true });
   const order = (db.prepare("SELECT hnum, blob FROM 'Packages' ORDER BY hnum").all() as { hnum: number; blob: Buffer }[]).map((row) => new HeaderBlob(row.blob));
   db.close();
-  const installTime = order[0]!.numbers(RPMTAG.INSTALLTIME)[0]!;
   const headers = ALL.map((p) => ({ p, ...readRpmHeaders(join(FIX, p)) }));
-  const ordered = order.map((h) => {
-    const sha = h.string(RPMTAG.SHA256HEADER) ?? h.string(RPMTAG.SHA1HEADER);
-    const m = headers.find((x) => new HeaderBlob(installedHeaderBlob(x.main, x.signature, { installTime: 0, color: 3 })).string(h.has(RPMTAG.SHA256HEADER) ? RPMTAG.SHA256HEADER : RPMTAG.SHA1HEADER) === sha
+  const digest = (h: HeaderBlob): string | undefined => h.string(RPMTAG.SHA256HEADER) ?? h.string(RPMTAG.SHA1HEADER);
+  const blobs = order.map((h) => {
+    const m = headers.find((x) => digest(new HeaderBlob(installedHeaderBlob(x.main, x.signature, { installTime: 0, color: 3 }))) === digest(h)
       && new HeaderBlob(x.main).string(RPMTAG.NAME) === h.string(RPMTAG.NAME));
     assert.ok(m, `package for ${h.string(RPMTAG.NAME)}`);
-    return { main: m.main, signature: m.signature, name: m.p };
+    // rpm stamps each package with time(NULL) when it is added and the transaction id once; reuse both.
+    const installTime = h.numbers(RPMTAG.INSTALLTIME)[0]!, tid = h.numbers(RPMTAG.INSTALLTID)[0]!;
+    return installedBlobs([{ main: m.main, signature: m.signature, name: m.p }], { installTime, tid, arch: 'x86_64' })[0]!;
   });
-  assert.is(ordered.length, ALL.length);
+  assert.is(blobs.length, ALL.length);
   const mine = join(work, 'mine.sqlite');
-  writeRpmdbSqlite(mine, installedBlobs(ordered, { installTime, arch: 'x86_64' }));
+  writeRpmdbSqlite(mine, blobs);
   const ours = dumpDb(mine);
   assert.equal(ours.schema, theirs.schema, 'schema');
   for (const k of Object.keys(theirs)) {
     if (k === 'schema') continue;
     assert.is(ours[k]!.length, theirs[k]!.length, `${k} row count`);
-    assert.equal(ours[k], theirs[k], `table ${k}`);
+    const bad = theirs[k]!.findIndex((row, i) => row !== ours[k]![i]);
+    assert.is(bad, -1, `table ${k}: first differing row ${bad}: ${ours[k]![bad]?.slice(0, 200)} vs ${theirs[k]![bad]?.slice(0, 200)}`);
   }
   assert.ok(theirs.Requirename!.some((r) => r.startsWith(Buffer.from('(').toString('hex'))), 'rich requires were exercised');
   assert.ok(theirs.Filetriggername!.length > 0 && theirs.Triggername!.length > 0, 'triggers were exercised');
@@ -155,6 +160,33 @@ test('headers without an immutable region and corrupt headers are typed errors',
   assert.throws(() => new HeaderBlob(short), (e: Error) => e.name === 'RpmHeaderError' && /truncated/.test(e.message));
   const badIl = Buffer.from(good); badIl.writeUInt32BE(0x7fffffff, 8);
   assert.throws(() => new HeaderBlob(badIl), /out of range/);
+});
+
+test('%_dbpath comes from the target macros (last definition wins); installRpmdb puts a readable db there', async () => {
+  const tree = new StagingTree();
+  assert.is(await targetDbPath(tree), '/var/lib/rpm', 'no macros, no sysimage: legacy path');
+  tree.mkdirp('/usr/lib/sysimage');
+  assert.is(await targetDbPath(tree), '/usr/lib/sysimage/rpm');
+  tree.addFile('/usr/lib/rpm/macros', BufferContent.of('%_var /var\n%_dbpath\t\t%{_var}/lib/rpm\n%_usr /usr\n'));
+  assert.is(await targetDbPath(tree), '/var/lib/rpm');
+  tree.addFile('/usr/lib/rpm/macros.d/macros.sysimage', BufferContent.of('# moved\n%_dbpath %{_usr}/lib/sysimage/rpm\n'));
+  assert.is(await targetDbPath(tree), '/usr/lib/sysimage/rpm');
+  // Fedora keeps /var/lib/rpm as a symlink to the sysimage directory.
+  tree.symlink('/var/lib/rpm', '../../usr/lib/sysimage/rpm');
+  const store = ContentStore.create();
+  try {
+    const pkgs = ['rpm/foo-1.0-1.noarch.rpm', 'rpm/hlinktest-1.0-1.noarch.rpm'].map((p) => ({ ...readRpmHeaders(join(FIX, p)), name: p }));
+    const r = await installRpmdb(tree, pkgs, { store, installTime: 1_700_000_000, arch: 'x86_64' });
+    assert.is(r.dbPath, '/usr/lib/sysimage/rpm');
+    const root = join(work, 'tree-root');
+    mkdirSync(join(root, DBPATH), { recursive: true });
+    writeFileSync(join(root, DBPATH, 'rpmdb.sqlite'), await readAll(tree.lookup('/var/lib/rpm/rpmdb.sqlite')!.content!));
+    const qa = rpm(['--root', root, '--dbpath', DBPATH, '-qa', '--qf', '%{NVRA}\\n']);
+    assert.equal(qa.out.trim().split('\n').sort(), ['foo-1.0-1.noarch', 'hlinktest-1.0-1.noarch']);
+    assert.ok(tree.lookup('/usr/lib/sysimage/rpm/.rpm.lock'));
+  } finally {
+    await store.dispose();
+  }
 });
 
 test.after(() => rmSync(work, { recursive: true, force: true }));
