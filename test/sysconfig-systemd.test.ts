@@ -7,22 +7,7 @@ import { join } from 'node:path';
 import { StagingTree, BufferContent } from '../src/tree/tree.js';
 import { configureServices, SystemdUnits, fnmatch, parseInstallSection } from '../src/install/systemd.js';
 import { requireTool } from './helpers/tools.js';
-
-/** Load a directory from disk into a StagingTree (files, dirs, symlinks). */
-function loadDir(root: string): StagingTree {
-  const tree = new StagingTree();
-  const walk = (rel: string): void => {
-    for (const name of readdirSync(join(root, rel))) {
-      const r = `${rel}/${name}`;
-      const st = lstatSync(join(root, r));
-      if (st.isSymbolicLink()) tree.symlink(r, readlinkSync(join(root, r)));
-      else if (st.isDirectory()) { tree.mkdirp(r); walk(r); }
-      else if (st.isFile()) tree.addFile(r, BufferContent.of(readFileSync(join(root, r))));
-    }
-  };
-  walk('');
-  return tree;
-}
+import { loadDirIntoTree } from './helpers/treedisk.js';
 
 /** Every symlink below /etc/systemd/system on disk, as "path -> target". */
 function diskLinks(root: string): string[] {
@@ -89,7 +74,7 @@ function systemctl(root: string, ...args: string[]): void {
 test('preset-all, disable, enable, set-default: same links as systemctl --root (systemd 252)', async () => {
   requireTool('systemctl');
   const root = buildRoot(PRESETS);
-  const tree = loadDir(root);
+  const tree = loadDirIntoTree(root);
   systemctl(root, 'preset-all');
   systemctl(root, 'disable', 'systemd-networkd.service');
   systemctl(root, 'enable', 'systemd-timesyncd.service', 'serial-getty@ttyS0.service', 'tpl@z.service', 'beta.service');
@@ -108,7 +93,7 @@ test('preset-all, disable, enable, set-default: same links as systemctl --root (
 
 test('preset-all alone on the host units with only the real Debian preset: same links', async () => {
   const root = buildRoot({ '90-systemd.preset': PRESETS['90-systemd.preset'] });
-  const tree = loadDir(root);
+  const tree = loadDirIntoTree(root);
   systemctl(root, 'preset-all');
   await new SystemdUnits(tree).presetAll();
   assert.equal(treeLinks(tree), diskLinks(root));
@@ -116,7 +101,7 @@ test('preset-all alone on the host units with only the real Debian preset: same 
 
 test('disable removes aliases and Also= links; enabling a missing or masked unit warns', async () => {
   const root = buildRoot(PRESETS);
-  const tree = loadDir(root);
+  const tree = loadDirIntoTree(root);
   systemctl(root, 'enable', 'alpha.service', 'spec.socket');
   systemctl(root, 'disable', 'alpha.service');
   const units = new SystemdUnits(tree);
