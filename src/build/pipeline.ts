@@ -87,6 +87,8 @@ export interface BuildReport {
   disk: { table: string; size: number; partitions: { index: number; mount?: string; fs: string; start: number; size: number; uuid?: string; label?: string }[] };
   outputs: OutputFile[];
   bootTests: { format: string; firmware: string; ok: boolean; seconds: number; outcome: string }[];
+  /** Paths the configuration step created or rewrote. */
+  configured: string[];
   scriptlets: { package: string; kind: string; interpreter: string; handled: string }[];
   scripts: { phase: string; interpreter: string; file?: string; line?: number; note: string }[];
   warnings: string[];
@@ -225,12 +227,14 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     const plan: DiskPlan = planDisk(spec, seed);
     const mounted: MountedFilesystem[] = plan.filesystems();
 
-    // Configure.
+    // Configure (what it rewrites is reported: rpm -V will rightly flag those package files).
     check(signal);
     progress({ stage: 'configure' });
+    const before = snapshot(tree);
     await applySysconfig(tree, spec, mounted, { seed });
     const svc = await configureServices(tree, { enable: spec.services.enable, disable: spec.services.disable, defaultTarget: spec.defaultTarget });
     warnings.push(...svc.warnings);
+    const configured = changedPaths(before, tree);
     lap('configure');
 
     // Boot loader files and initramfs into the tree.
@@ -307,6 +311,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       order: resolution.order,
       disk: { table: plan.table, size: layout.diskSize, partitions: layout.partitions },
       outputs, bootTests,
+      configured,
       scriptlets: boot.scriptlets,
       scripts: spec.scripts.map((s) => ({ phase: s.phase, interpreter: s.interpreter, file: s.file, line: s.line, note: 'not run: ingot runs no command inside or outside the image' })),
       warnings, timings,
@@ -321,6 +326,22 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     rmSync(rawTmp, { force: true });
     await store.dispose();
   }
+}
+
+function snapshot(tree: StagingTree): Map<string, unknown> {
+  const m = new Map<string, unknown>();
+  for (const { path, inode } of tree.walk()) m.set(path, inode.type === 'file' ? inode.content : inode.type === 'symlink' ? inode.target : inode);
+  return m;
+}
+
+function changedPaths(before: Map<string, unknown>, tree: StagingTree): string[] {
+  const out: string[] = [];
+  for (const { path, inode } of tree.walk()) {
+    if (inode.type === 'dir' && before.has(path)) continue;
+    const now = inode.type === 'file' ? inode.content : inode.type === 'symlink' ? inode.target : inode;
+    if (before.get(path) !== now) out.push(path);
+  }
+  return out;
 }
 
 /** FILESTATES for the rpmdb: files dropped by --excludedocs/--instLangs are NOTINSTALLED, as rpm records them. */
