@@ -41,6 +41,8 @@ export interface PayloadEntry {
   caps: string | null;
   digest: string;
   digestAlgo: string;
+  /** `hardlink` entries: the raw path bytes of the member holding the data. */
+  linkToRaw?: Uint8Array;
   /** Index in the header file list; -1 if the header has no such file. */
   fileIndex: number;
   /** The file data, streamed; must be consumed before the next entry is requested. */
@@ -148,6 +150,7 @@ export async function* payloadEntries(source: AsyncIterable<Buffer | Uint8Array>
         for (const m of pending.get(linkKey) ?? []) {
           m.type = 'hardlink';
           m.linkTo = entry.path;
+          m.linkToRaw = entry.rawPath;
           yield m;
         }
         pending.delete(linkKey);
