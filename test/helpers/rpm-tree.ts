@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { requireTool } from './tools.js';
 
-export interface Node { type: string; mode: number; size: number; sha256: string; target: string; mtime: number; uid: number; gid: number; ino: number }
+export interface Node { type: string; rdev: number; mode: number; size: number; sha256: string; target: string; mtime: number; uid: number; gid: number; ino: number }
 
 export function snapshot(root: string): Map<string, Node> {
   const out = new Map<string, Node>();
@@ -15,9 +15,9 @@ export function snapshot(root: string): Map<string, Node> {
       const r = rel.length ? Buffer.concat([rel, Buffer.from('/'), name]) : name;
       const p = Buffer.concat([Buffer.from(root + '/'), r]);
       const st = lstatSync(p);
-      const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'other';
+      const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : st.isCharacterDevice() ? 'char' : st.isBlockDevice() ? 'block' : st.isFIFO() ? 'fifo' : 'other';
       out.set(r.toString('latin1'), {
-        type, mode: st.mode & 0o7777, size: type === 'file' ? st.size : 0,
+        type, rdev: st.rdev, mode: st.mode & 0o7777, size: type === 'file' ? st.size : 0,
         sha256: type === 'file' ? createHash('sha256').update(readFileSync(p)).digest('hex') : '',
         target: type === 'symlink' ? readlinkSync(p, { encoding: 'buffer' }).toString('latin1') : '',
         mtime: Math.floor(st.mtimeMs / 1000), uid: st.uid, gid: st.gid, ino: st.ino,
@@ -43,7 +43,7 @@ export function compareTrees(mine: Map<string, Node>, theirs: Map<string, Node>,
     const a = mine.get(p);
     if (!a) { d.push(`missing ${JSON.stringify(p)}`); continue; }
     const pick = (n: Node) => ({
-      type: n.type, mode: n.mode.toString(8), size: n.size, sha256: n.sha256, target: n.target,
+      type: n.type, rdev: n.rdev, mode: n.mode.toString(8), size: n.size, sha256: n.sha256, target: n.target,
       // GNU cpio -m restores the mtime of regular files only (not of directories or symlinks).
       ...(n.type === 'file' ? { mtime: n.mtime } : {}),
       ...(opts.owners ? { uid: n.uid, gid: n.gid } : {}),
