@@ -9,7 +9,7 @@
  */
 import {
   chmodSync, chownSync, closeSync, futimesSync, fchmodSync, fchownSync, lchownSync, linkSync, lutimesSync,
-  mkdirSync, openSync, readFileSync, symlinkSync, utimesSync, writeSync,
+  mkdirSync, openSync, readFileSync, readdirSync, symlinkSync, utimesSync, writeSync,
 } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
@@ -46,6 +46,14 @@ export function safeComponents(path: string): string[] {
 
 /** Extract the package at `rpmPath` into `dest` (which must not exist yet, or be an empty directory). */
 export async function extractRpm(rpmPath: string, dest: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
+  try {
+    if (readdirSync(dest).length > 0) throw new IngotError('RPM_EXTRACT', `destination ${JSON.stringify(dest)} exists and is not empty`, { file: rpmPath });
+  } catch (e) {
+    if (e instanceof IngotError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw new IngotError('RPM_EXTRACT', `destination ${JSON.stringify(dest)} is not a directory`, { file: rpmPath });
+    if (code !== 'ENOENT') throw e;
+  }
   const pkg = await openRpm(rpmPath);
   const owners = opts.owners ?? (typeof process.getuid === 'function' && process.getuid() === 0);
   const users = owners ? idTable('/etc/passwd') : new Map<string, number>();
