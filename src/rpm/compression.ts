@@ -42,7 +42,7 @@ export function decompress(c: Compression, raw: Readable): AsyncIterable<Buffer>
   if (c === 'gzip') return gunzip(raw);
   let dec: Duplex;
   switch (c) {
-    case 'xz': case 'lzma': dec = (require('lzma-native') as LzmaNative).createStream('autoDecoder', { synchronous: false, memlimit: 1 << 30 }); break;
+    case 'xz': case 'lzma': dec = (require('lzma-native') as LzmaNative).createStream('autoDecoder', { synchronous: false, memlimit: 1 << 28 }); break;
     case 'zstd': dec = new (require('zstd-napi') as ZstdNapi).DecompressStream(); break;
     case 'bzip2': dec = (require('unbzip2-stream') as Unbzip2)(); break;
   }
