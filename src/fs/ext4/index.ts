@@ -1,0 +1,3 @@
+/** ext4: write a StagingTree as an ext4 filesystem, and read ext2/3/4 images. */
+export { writeExt4, planExt4Size, type Ext4Options, type Ext4Result, type Ext4SizePlan, type FilePlacement } from './writer.js';
+export { Ext4Error } from './errors.js';
