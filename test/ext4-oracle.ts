@@ -49,10 +49,10 @@ export interface DebugfsStat {
 }
 
 function time(s: string, name: string): Timespec {
-  const m = new RegExp(`${name}: 0x([0-9a-f]+):([0-9a-f]+)`).exec(s);
+  const m = new RegExp(`${name}: 0x([0-9a-f]+)(?::([0-9a-f]+))?`).exec(s);
   if (!m) throw new Error(`no ${name} in debugfs stat: ${s}`);
   const lo = parseInt(m[1]!, 16) | 0;
-  const extra = parseInt(m[2]!, 16);
+  const extra = parseInt(m[2] ?? '0', 16);
   return { sec: lo + (extra & 3) * 2 ** 32, nsec: extra >>> 2 };
 }
 
@@ -167,7 +167,9 @@ export async function compareWithDebugfs(tree: StagingTree, image: string, clamp
       if (host === undefined) continue;
       if (e.inode.type === 'file' && e.inode.content!.size <= maxContent) {
         let got: string | undefined;
-        try { got = hashFile(host); } catch { /* missing */ }
+        // debugfs 1.47.0 dumps an inline-data file shorter than i_block as all 60 bytes of i_block.
+        const size = e.inode.content!.size;
+        try { got = hashFile(host, size < 60 && lstatSync(host).size === 60 ? size : Infinity); } catch { /* missing */ }
         if (got !== await contentHash(e.inode)) diffs.push(`${e.path}: content differs`);
       } else if (e.inode.type === 'symlink') {
         let got: string | undefined;
@@ -193,7 +195,7 @@ export function dumpe2fsHeader(image: string): string {
   return run('dumpe2fs', ['-h', image]).out;
 }
 
-function hashFile(path: string): string {
+function hashFile(path: string, limit = Infinity): string {
   const h = createHash('sha256');
   const fd = openSync(path, 'r');
   try {
@@ -201,7 +203,9 @@ function hashFile(path: string): string {
     for (;;) {
       const n = readSync(fd, buf, 0, buf.length, null);
       if (n <= 0) break;
-      h.update(buf.subarray(0, n));
+      h.update(buf.subarray(0, Math.min(n, limit)));
+      limit -= n;
+      if (limit <= 0) break;
     }
   } finally {
     closeSync(fd);
