@@ -11,22 +11,12 @@ import {
 import { GptPartitionEntry } from '../src/disk/gpt.js';
 import { crc32 } from '../src/disk/crc32.js';
 import { requireTool } from './helpers/tools.js';
-import { assertMatchesSfdisk, IMAGES, run, sfdiskJson } from './helpers/disk.js';
+import { assertMatchesSfdisk, IMAGES, readTableFile, run, sfdiskJson, writeTableImage } from './helpers/disk.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ingot-gpt-'));
 
-async function writeImage(name: string, size: number, table: PartitionTable): Promise<{ path: string; info: PartitionTableInfo }> {
-  const path = join(dir, name);
-  const t = await SparseFileTarget.create(path, size);
-  const info = await writePartitionTable(t, table);
-  await t.close();
-  return { path, info };
-}
-
-async function readFile(path: string): Promise<PartitionTableInfo> {
-  const src = await FileSource.open(path);
-  try { return await readPartitionTable(src, { file: path }); } finally { await src.close(); }
-}
+const writeImage = (name: string, size: number, table: PartitionTable) => writeTableImage(dir, name, size, table);
+const readFile = readTableFile;
 
 function sgdiskVerify(path: string): string {
   requireTool('sgdisk');

@@ -10,22 +10,12 @@ import {
 } from '../src/disk/index.js';
 import { MbrPartitionRecord } from '../src/disk/mbr.js';
 import { requireTool } from './helpers/tools.js';
-import { assertMatchesSfdisk, IMAGES, run, sfdiskJson } from './helpers/disk.js';
+import { assertMatchesSfdisk, IMAGES, readTableFile, run, sfdiskJson, writeTableImage } from './helpers/disk.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ingot-mbr-'));
 
-async function writeImage(name: string, size: number, table: PartitionTable): Promise<{ path: string; info: PartitionTableInfo }> {
-  const path = join(dir, name);
-  const t = await SparseFileTarget.create(path, size);
-  const info = await writePartitionTable(t, table);
-  await t.close();
-  return { path, info };
-}
-
-async function readFile(path: string): Promise<PartitionTableInfo> {
-  const src = await FileSource.open(path);
-  try { return await readPartitionTable(src, { file: path }); } finally { await src.close(); }
-}
+const writeImage = (name: string, size: number, table: PartitionTable) => writeTableImage(dir, name, size, table);
+const readFile = readTableFile;
 
 /** fdisk -l must list the table without complaint. */
 function fdiskClean(path: string): string {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ROOT, SHARED } from './cli.js';
 import * as assert from 'uvu/assert';
 import { requireTool } from './tools.js';
-import type { PartitionTableInfo } from '../../src/disk/index.js';
+import { FileSource, readPartitionTable, SparseFileTarget, writePartitionTable, type PartitionTable, type PartitionTableInfo } from '../../src/disk/index.js';
 
 export interface SfdiskPartition {
   node: string; start: number; size: number; type: string; uuid?: string; name?: string; attrs?: string; bootable?: boolean;
@@ -71,3 +71,20 @@ export function sharedDir(): string {
   throw new Error(`shared fixtures not found (looked beside ${ROOT}); set INGOT_SHARED`);
 }
 export const IMAGES = join(sharedDir(), 'fixtures/images');
+
+/** Write a partition table into a new sparse image file under `dir`. */
+export async function writeTableImage(dir: string, name: string, size: number, table: PartitionTable): Promise<{ path: string; info: PartitionTableInfo }> {
+  const path = join(dir, name);
+  const t = await SparseFileTarget.create(path, size);
+  try {
+    return { path, info: await writePartitionTable(t, table) };
+  } finally {
+    await t.close();
+  }
+}
+
+/** ingot's reading of an image file's partition table. */
+export async function readTableFile(path: string): Promise<PartitionTableInfo> {
+  const src = await FileSource.open(path);
+  try { return await readPartitionTable(src, { file: path }); } finally { await src.close(); }
+}
