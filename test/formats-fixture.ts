@@ -26,9 +26,9 @@ export function makeDisk(path: string, size = 64 * MiB, seed = 'disk'): void {
     ftruncateSync(fd, size);
     writeSync(fd, prng(seed, 3 * MiB), 0, 3 * MiB, 1 * MiB);
     writeSync(fd, Buffer.alloc(128 * 1024), 0, 128 * 1024, 2 * MiB); // zeros written inside data
-    const text = Buffer.from('ingot disk image test line\n'.repeat(200_000));
-    writeSync(fd, text, 0, text.length, 20 * MiB + 4096);
-    writeSync(fd, prng(seed + 'x', 4096), 0, 4096, 40 * MiB + 12345);
+    const text = Buffer.from('ingot disk image test line\n'.repeat(200_000)).subarray(0, Math.floor(size / 8));
+    writeSync(fd, text, 0, text.length, Math.floor(size * 0.3) + 4096);
+    writeSync(fd, prng(seed + 'x', 4096), 0, 4096, Math.floor(size * 0.6) + 12345);
     const tail = prng(seed + 't', 70000);
     writeSync(fd, tail, 0, tail.length, size - tail.length - 1000);
   } finally {
