@@ -622,6 +622,20 @@ export class Solver {
         default: break;
       }
     }
+    // like libsolv, name every missing capability of a package that has one,
+    // and report every request whose candidates all miss something
+    const missingOf = new Set<number>();
+    for (const { info } of core) if (info!.kind === 'nothing-provides') missingOf.add(info!.pkg);
+    const broken = new Set<number>();
+    for (const i of this.sat.info) if (i && i.kind === 'nothing-provides') broken.add(i.pkg);
+    for (const cid of this.jobClauses) {
+      const pk = [...this.sat.clauses[cid]].map((l) => this.varPkg[l]);
+      if (pk.length && pk.every((p) => broken.has(p))) for (const p of pk) missingOf.add(p);
+    }
+    for (let id = 0; id < this.sat.info.length; id++) {
+      const i = this.sat.info[id];
+      if (i && i.kind === 'nothing-provides' && missingOf.has(i.pkg)) out.push(`nothing provides ${i.dep} needed by ${nevra(i.pkg)}${chain(i.pkg)}`);
+    }
     if (!out.length) {
       for (const { info } of core) if (info!.kind === 'job') out.push(`cannot satisfy the request ${info!.dep}`);
     }
