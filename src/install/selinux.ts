@@ -152,7 +152,8 @@ export class FileContexts {
       throw new SelinuxPolicyError('FC_BAD_REGEX', `invalid regex: ${(e as Error).message}`, { file: spec.file, line: spec.line, actual: spec.regex });
     }
     let node = this.trie;
-    for (const ch of prefix) {
+    for (let i = 0; i < prefix.length; i++) {
+      const ch = prefix[i]!;
       let n = node.next.get(ch);
       if (!n) { n = { next: new Map(), specs: [] }; node.next.set(ch, n); }
       node = n;
@@ -176,17 +177,13 @@ export class FileContexts {
     let best: Spec | undefined;
     for (const s of this.literals.get(key) ?? []) if (fits(s) && (!best || s.order > best.order)) best = s;
     if (best) return best.context;
+    let regexBest: Spec | undefined;
     let node: TrieNode | undefined = this.trie;
-    const consider = (list: Spec[]): void => {
-      for (const s of list) if ((!best || s.order > best.order) && fits(s) && s.re!.test(key)) best = s;
-    };
-    consider(node.specs);
-    for (const ch of key) {
-      node = node.next.get(ch);
-      if (!node) break;
-      consider(node.specs);
+    for (let i = 0; node; i++) {
+      for (const s of node.specs) if ((!regexBest || s.order > regexBest.order) && fits(s) && s.re!.test(key)) regexBest = s;
+      node = i < key.length ? node.next.get(key[i]!) : undefined;
     }
-    return best ? best.context : undefined;
+    return regexBest ? regexBest.context : undefined;
   }
 }
 
