@@ -23,7 +23,11 @@ import { loadSpec } from '../spec/index.js';
 import { SparseFileTarget } from '../disk/target.js';
 import { tempPathFor } from '../util/atomic.js';
 import { writeImage, parseFormatName, type FormatName } from '../../formats/index.js';
-import { TreeOwnerResolver } from './owners.js';
+import { AccountTracker } from './accounts.js';
+import { configureAccounts, applyExtraFile } from './configure.js';
+import { classifyTransaction, installFirstbootUnit } from '../install/scriptlets.js';
+import { collectScriptlets } from './scriptlets.js';
+import { labelTree } from '../install/selinux.js';
 import { defaultSpecInput } from './default-spec.js';
 import { planDisk, writeDisk, type DiskPlan } from './disk.js';
 import { prepareBoot, finishBoot, type BootPrep } from './boot-stage.js';
@@ -71,6 +75,8 @@ export interface BuildOptions {
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
   logger?: Logger;
+  /** Unknown file owners become root with a warning instead of failing the build. */
+  lenientOwners?: boolean;
   /** Repository directory for the default image (the fixture repository); required when `spec` is undefined. */
   defaultRepo?: string;
 }
@@ -89,7 +95,7 @@ export interface BuildReport {
   bootTests: { format: string; firmware: string; ok: boolean; seconds: number; outcome: string }[];
   /** Paths the configuration step created or rewrote. */
   configured: string[];
-  scriptlets: { package: string; kind: string; interpreter: string; handled: string }[];
+  scriptlets: { package: string; kind: string; interpreter: string; handled: string; reasons?: string[] }[];
   scripts: { phase: string; interpreter: string; file?: string; line?: number; note: string }[];
   warnings: string[];
   timings: Record<string, number>;
@@ -193,7 +199,6 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   try {
     // Unpack in transaction order.
     const tree = new StagingTree();
-    const owners = new TreeOwnerResolver(tree);
     const pkgs: RpmPackage[] = [];
     let epoch = sourceDateEpoch ?? 0;
     for (const p of ordered) {
@@ -202,20 +207,26 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       if (sourceDateEpoch === undefined) epoch = Math.max(epoch, pkg.info.buildtime ?? 0);
     }
     tree.defaultTime = { sec: epoch, nsec: 0 };
-    const unpacker = new Unpacker(tree, store, () => owners.resolver(), {
+    const accounts = new AccountTracker(tree, Math.floor(epoch / 86400));
+    const unpacker = new Unpacker(tree, store, () => accounts.resolver(), {
       excludeDocs: spec.packages.excludeDocs, instLangs: spec.packages.instLangs, sourceDateEpoch: epoch,
-      lenientOwners: true,
+      deferOwners: true, lenientOwners: opts.lenientOwners ?? false,
     });
     const unpacked: UnpackedPackage[] = [];
     n = 0;
     for (const pkg of pkgs) {
       check(signal);
-      await owners.refresh();
+      await accounts.beforePackage(pkg);
       unpacked.push(await unpacker.install(pkg));
+      await accounts.afterPackage(pkg);
+      unpacker.settleOwners();
       progress({ stage: 'unpack', done: ++n, total: pkgs.length, message: pkg.info.nevra });
     }
-    warnings.push(...unpacker.warnings);
+    warnings.push(...unpacker.warnings, ...accounts.warnings);
     lap('unpack');
+
+    // Scriptlets are never run: each is classified; the native ones' effects are done by ingot's own stages.
+    const scriptletReport = classifyTransaction(collectScriptlets(pkgs));
 
     // Identity: a seed from the spec and the exact package set, so rebuilds are byte-identical.
     const seed = opts.seed ?? createHash('sha256')
@@ -234,6 +245,11 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     await applySysconfig(tree, spec, mounted, { seed });
     const svc = await configureServices(tree, { enable: spec.services.enable, disable: spec.services.disable, defaultTarget: spec.defaultTarget });
     warnings.push(...svc.warnings);
+    await configureAccounts(tree, await accounts.accounts(), spec, seed);
+    accounts.finish();
+    for (const f of spec.files) await applyExtraFile(tree, f, store);
+    const deferred = scriptletReport.scriptlets.filter((x) => x.disposition === 'deferred' && !x.cacheOnly);
+    if (spec.deferredScriptletsUnit && deferred.length) await installFirstbootUnit(tree, deferred);
     const configured = changedPaths(before, tree);
     lap('configure');
 
@@ -248,13 +264,16 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       main: pkg.headerBlob(), signature: pkg.signature.blob(), name: pkg.info.nevra,
       fileStates: unpackedStates(pkg, unpacked[i]!.skipped > 0, spec),
     })), { store, installTime: epoch, arch: spec.arch });
+    // Labels last: every file is in place (setfiles' view of the finished tree).
+    const labels = await labelTree(tree, { mode: spec.selinux });
+    if (labels.autorelabel) warnings.push('no SELinux policy in the image: /.autorelabel makes the first boot label it');
     lap('bootloader');
 
     // Disk.
     check(signal);
     progress({ stage: 'disk' });
     const layout = await writeDisk(tree, plan, rawTmp, { epoch, seed, contiguous: boot.contiguous, store });
-    await finishBoot(layout, boot, spec);
+    await finishBoot(layout, boot);
     lap('disk');
 
     // Outputs.
@@ -312,7 +331,10 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       disk: { table: plan.table, size: layout.diskSize, partitions: layout.partitions },
       outputs, bootTests,
       configured,
-      scriptlets: boot.scriptlets,
+      scriptlets: scriptletReport.scriptlets.map((x) => ({
+        package: x.package, kind: x.phase, interpreter: x.interpreter, handled: x.disposition,
+        ...(x.reasons.length ? { reasons: x.reasons } : {}),
+      })),
       scripts: spec.scripts.map((s) => ({ phase: s.phase, interpreter: s.interpreter, file: s.file, line: s.line, note: 'not run: ingot runs no command inside or outside the image' })),
       warnings, timings,
     };
