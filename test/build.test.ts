@@ -78,6 +78,15 @@ test('build writes a GPT disk whose table, filesystems and outputs outside tools
     assert.ok(fstab.includes(`UUID=${uuid}`), `fstab lacks ${uuid}:\n${fstab}`);
   }
   assert.match(execFileSync('debugfs', ['-R', 'cat /etc/hostname', root], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }), /^ingot-test$/m);
+  // ingot info on the qcow2 agrees with sfdisk (table) and blkid (filesystems) on the raw.
+  const info = JSON.parse(ingot(['info', '--json', join(outA, 'img.qcow2')]).stdout) as { table: string; partitions: { start: number; size: number; type: string; fs: string; fsUuid: string }[] };
+  assert.is(info.table, 'gpt');
+  assert.equal(info.partitions.map((p) => [p.start, p.size, p.type]), parts.map((p) => [p.start, p.size, p.type]));
+  const blkFs = [esp, root, swap].map((f) => {
+    const e = blk(f);
+    return [/^TYPE=(.*)$/m.exec(e)![1], /^UUID=(.*)$/m.exec(e)![1]];
+  });
+  assert.equal(info.partitions.map((p) => [p.fs, p.fsUuid]), blkFs);
   const cmp = spawnSync('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', raw, join(outA, 'img.qcow2')], { encoding: 'utf8' });
   assert.is(cmp.status, 0, cmp.stdout + cmp.stderr);
   const chk = spawnSync('qemu-img', ['check', join(outA, 'img.qcow2')], { encoding: 'utf8' });
