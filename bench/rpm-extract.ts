@@ -23,12 +23,14 @@ async function child(files: string[], out: string): Promise<void> {
   for (const [i, f] of files.entries()) await extractRpm(f, join(out, String(i)));
 }
 
-function timed(cmd: string[], cwd?: string): { wall: number; rssMB: number; status: number | null; stderr: string } {
+/** Wall time, CPU time (user+sys of the process and its children) and peak RSS of the largest process. */
+function timed(cmd: string[], cwd?: string): { wall: number; cpu: number; rssMB: number; status: number | null; stderr: string } {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', ...cmd], { cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', ...cmd], { cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const lines = r.stderr.trim().split('\n');
-  return { wall, rssMB: Number(lines[lines.length - 1]) / 1024, status: r.status, stderr: lines.slice(0, -1).join('\n') };
+  const [rss, u, s] = lines[lines.length - 1]!.split(' ').map(Number);
+  return { wall, cpu: u! + s!, rssMB: rss! / 1024, status: r.status, stderr: lines.slice(0, -1).join('\n') };
 }
 
 function du(dir: string): number {
@@ -78,7 +80,8 @@ async function main(): Promise<void> {
   const files = readdirSync(dir).filter((f) => f.endsWith('.rpm')).sort().map((f) => resolve(dir, f));
   if (files.length === 0) throw new Error(`no .rpm files in ${dir}: build a set with ../shared/corpus/deb2rpm-repo (see the header of this file)`);
   const bytes = files.reduce((a, f) => a + statSync(f).size, 0);
-  const work = resolve('/tmp', `ingot-bench-rpm-${process.pid}`);
+  // INGOT_BENCH_TMP=/dev/shm measures the extraction itself rather than the disk.
+  const work = resolve(process.env.INGOT_BENCH_TMP ?? '/tmp', `ingot-bench-rpm-${process.pid}`);
   mkdirSync(work, { recursive: true });
   const list = join(work, 'files.json');
   writeFileSync(list, JSON.stringify(files));
@@ -97,12 +100,13 @@ async function main(): Promise<void> {
     if (native.status !== 0 || ingot.status !== 0) console.log(`status native ${native.status} ${native.stderr}; ingot ${ingot.status} ${ingot.stderr}`);
     const ingotBytes = du(ing);
     rows.push({ round, native, ingot, installed });
-    console.log(`round ${round}: native ${native.wall.toFixed(2)} s / ${native.rssMB.toFixed(0)} MB peak RSS; `
-      + `ingot ${ingot.wall.toFixed(2)} s / ${ingot.rssMB.toFixed(0)} MB; ratio ${(ingot.wall / native.wall).toFixed(2)}x; `
+    console.log(`round ${round}: native ${native.wall.toFixed(2)} s wall, ${native.cpu.toFixed(2)} s CPU, ${native.rssMB.toFixed(0)} MB peak RSS; `
+      + `ingot ${ingot.wall.toFixed(2)} s wall, ${ingot.cpu.toFixed(2)} s CPU, ${ingot.rssMB.toFixed(0)} MB; wall ratio ${(ingot.wall / native.wall).toFixed(2)}x, CPU ratio ${(ingot.cpu / native.cpu).toFixed(2)}x; `
       + `extracted ${(installed / 2 ** 20).toFixed(0)} MiB (ingot ${(ingotBytes / 2 ** 20).toFixed(0)} MiB)`);
   }
-  const best = (k: 'native' | 'ingot') => Math.min(...rows.map((r) => r[k].wall));
-  console.log(`best of ${rounds}: native ${best('native').toFixed(2)} s, ingot ${best('ingot').toFixed(2)} s, ratio ${(best('ingot') / best('native')).toFixed(2)}x; `
+  const best = (k: 'native' | 'ingot', m: 'wall' | 'cpu' = 'wall') => Math.min(...rows.map((r) => r[k][m]));
+  console.log(`best of ${rounds}: native ${best('native').toFixed(2)} s, ingot ${best('ingot').toFixed(2)} s, wall ratio ${(best('ingot') / best('native')).toFixed(2)}x; `
+    + `CPU native ${best('native', 'cpu').toFixed(2)} s, ingot ${best('ingot', 'cpu').toFixed(2)} s, ratio ${(best('ingot', 'cpu') / best('native', 'cpu')).toFixed(2)}x; `
     + `peak RSS ingot ${Math.max(...rows.map((r) => r.ingot.rssMB)).toFixed(0)} MB`);
   if (args.includes('--decoders')) await decoders(files);
   rmSync(work, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openRpm, verifyRpm, Tag, type VerifyReport } from '../src/rpm/index.js';
+import { openRpm, verifyRpm, assertVerified, RpmIntegrityError, Tag, type VerifyReport } from '../src/rpm/index.js';
 import { keyRows, manifest, RPMS } from './helpers/rpm-oracle.js';
 import { requireTool } from './helpers/tools.js';
 import { ingot } from './helpers/cli.js';
@@ -119,6 +119,7 @@ for (const where of ['header', 'payload'] as const) {
       assert.ok(key, `rpm reports the ${s.name}`);
       assert.is(s.status.toUpperCase(), theirs.get(key!), `${s.name} vs ${key}`);
     }
+    try { assertVerified(rep); assert.unreachable('passed'); } catch (e) { assert.instance(e, RpmIntegrityError); assert.match(String(e), /BAD/); }
     const cli = ingot(['rpm', 'verify', file, '--keyring', KEY]);
     assert.is(cli.code, 1, cli.stdout + cli.stderr);
     assert.match(cli.stdout, /BAD/);

@@ -9,7 +9,7 @@
  */
 import {
   chmodSync, chownSync, closeSync, futimesSync, fchmodSync, fchownSync, lchownSync, linkSync, lutimesSync,
-  mkdirSync, openSync, readFileSync, readdirSync, symlinkSync, utimesSync, writeSync,
+  mkdirSync, openSync, readFileSync, readdirSync, symlinkSync, utimesSync, write,
 } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
@@ -17,6 +17,49 @@ import { IngotError, PathEscapeError } from '../errors.js';
 import { atomicOutput } from '../util/atomic.js';
 import { openRpm } from './reader.js';
 import type { PayloadEntry } from './payload.js';
+
+/**
+ * File writes run on libuv's thread pool while the main thread decompresses
+ * and parses the next entries (as rpm2cpio and cpio overlap in a pipeline).
+ * In-flight data is bounded; the first error is kept and rethrown by drain().
+ */
+class WriteQueue {
+  private readonly pending = new Set<Promise<void>>();
+  private bytes = 0;
+  private error: unknown = null;
+  constructor(private readonly maxBytes = 8 << 20, private readonly maxOps = 64) {}
+
+  add(p: Promise<void>, bytes: number): void {
+    this.bytes += bytes;
+    const tracked = p.then(
+      () => { this.bytes -= bytes; this.pending.delete(tracked); },
+      (e: unknown) => { this.bytes -= bytes; this.pending.delete(tracked); this.error ??= e; },
+    );
+    this.pending.add(tracked);
+  }
+
+  async room(): Promise<void> {
+    while (this.pending.size > 0 && (this.bytes > this.maxBytes || this.pending.size > this.maxOps)) await Promise.race(this.pending);
+    if (this.error) throw this.error;
+  }
+
+  async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    if (this.error) throw this.error;
+  }
+}
+
+const writeAt = (fd: number, b: Buffer, pos: number) => new Promise<void>((res, rej) => {
+  let off = 0;
+  const step = (): void => {
+    write(fd, b, off, b.length - off, pos + off, (e, n) => {
+      if (e) return rej(e);
+      off += n;
+      if (off < b.length) step(); else res();
+    });
+  };
+  step();
+});
 
 export interface ExtractOptions {
   /** Apply owners (default: only when running as root). */
@@ -61,6 +104,7 @@ export async function extractRpm(rpmPath: string, dest: string, opts: ExtractOpt
   return atomicOutput(dest, async (tmp) => {
     await mkdir(tmp, { mode: 0o755 });
     const kinds = new Map<string, 'dir' | 'symlink' | 'other'>([['', 'dir']]);
+    const queue = new WriteQueue();
     const dirs: { path: Buffer; entry: PayloadEntry }[] = [];
     const res: ExtractResult = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0 };
     // As cpio -idm: the archive's numeric ids; stripped entries carry only names, resolved on this host (else root).
@@ -83,6 +127,7 @@ export async function extractRpm(rpmPath: string, dest: string, opts: ExtractOpt
       }
       return rel;
     };
+    try {
     for await (const e of pkg.entries()) {
       // Paths keep their bytes (headers need not be UTF-8): work on a Latin-1 view, one char per byte.
       const parts = safeComponents(Buffer.from(e.rawPath).toString('latin1'));
@@ -118,19 +163,29 @@ export async function extractRpm(rpmPath: string, dest: string, opts: ExtractOpt
         }
         case 'file': {
           const fd = openSync(full, 'wx', 0o600);
+          const writes: Promise<void>[] = [];
+          let pos = 0;
           try {
             for await (const chunk of e.content) {
-              let off = 0;
-              while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
-              res.bytes += chunk.length;
+              await queue.room();
+              const p = writeAt(fd, chunk, pos);
+              writes.push(p);
+              queue.add(p, chunk.length);
+              pos += chunk.length;
             }
-            // chown clears set-id bits, so owners first, then the mode.
-            if (owners) { const [u, g] = ownerOf(e); fchownSync(fd, u, g); }
+          } catch (err) {
+            await Promise.allSettled(writes);
+            closeSync(fd);
+            throw err;
+          }
+          res.bytes += pos;
+          const [u, g] = owners ? ownerOf(e) : [-1, -1];
+          // chown clears set-id bits, so owners first, then the mode.
+          queue.add(Promise.all(writes).then(() => {
+            if (owners) fchownSync(fd, u, g);
             fchmodSync(fd, perm);
             futimesSync(fd, e.mtime, e.mtime);
-          } finally {
-            closeSync(fd);
-          }
+          }).finally(() => closeSync(fd)), 0);
           kinds.set(rel, 'other');
           res.files++;
           break;
@@ -153,6 +208,11 @@ export async function extractRpm(rpmPath: string, dest: string, opts: ExtractOpt
         }
       }
     }
+    } catch (e) {
+      await queue.drain().catch(() => undefined); // nothing may still write into the directory being removed
+      throw e;
+    }
+    await queue.drain();
     // Directory metadata last (deepest first), so read-only directories and mtimes survive their children.
     for (let i = dirs.length - 1; i >= 0; i--) {
       const { path, entry } = dirs[i]!;
