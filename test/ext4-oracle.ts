@@ -34,8 +34,9 @@ export function debugfs(image: string, cmds: string[]): string[] {
   try {
     const f = join(dir, 'cmds');
     writeFileSync(f, cmds.join('\n') + '\n');
-    const r = run('debugfs', ['-f', f, image]);
-    const parts = r.out.split(/^debugfs: /m).slice(1);
+    // stdout only: the version banner and error messages go to stderr.
+    const r = spawnSync('debugfs', ['-f', f, image], { encoding: 'utf8', maxBuffer: 1 << 30 });
+    const parts = (r.stdout ?? '').split(/^debugfs: /m).slice(1);
     return parts.map((p) => p.slice(p.indexOf('\n') + 1));
   } finally {
     rmSync(dir, { recursive: true, force: true });

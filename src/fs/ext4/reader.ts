@@ -17,11 +17,12 @@ import {
   DirEntry2, EXT4_EXT_MAGIC, EXT4_EXTENTS_FL, EXT4_INLINE_DATA_FL, EXT4_ROOT_INO, EXT4_SUPER_MAGIC,
   EXT4_XATTR_MAGIC, EXT_INIT_MAX_LEN, Extent, ExtentHeader, ExtentIndex, GroupDescriptor32, GroupDescriptor64,
   INCOMPAT_64BIT, INCOMPAT_COMPRESSION, INCOMPAT_DIRDATA, INCOMPAT_ENCRYPT, INCOMPAT_FILETYPE, INCOMPAT_JOURNAL_DEV,
-  INCOMPAT_META_BG, Inode as InodeStruct, RO_COMPAT_HUGE_FILE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT,
+  INCOMPAT_META_BG, Inode as InodeStruct, RO_COMPAT_HUGE_FILE, RO_COMPAT_SPARSE_SUPER, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT,
   S_IFREG, S_IFSOCK, SUPERBLOCK_OFFSET, Superblock, XattrEntry, XattrHeader, type InodeFields, type SuperblockFields,
   EXT4_HUGE_FILE_FL, EXT4_GOOD_OLD_INODE_SIZE,
 } from './structs.js';
 import { aclFromDisk, joinXattrName } from './xattr.js';
+import { hasSuper } from './layout.js';
 
 export type Ext4FileType = 'file' | 'dir' | 'symlink' | 'chardev' | 'blockdev' | 'fifo' | 'socket' | 'unknown';
 
@@ -499,14 +500,7 @@ export class Ext4Reader {
 }
 
 function hasSuperCopy(g: number, sb: SuperblockFields): boolean {
-  if (!(sb.s_feature_ro_compat & 1)) return true;
-  if (g <= 1) return true;
-  for (const base of [3, 5, 7]) {
-    let p = base;
-    while (p < g) p *= base;
-    if (p === g) return true;
-  }
-  return false;
+  return !(sb.s_feature_ro_compat & RO_COMPAT_SPARSE_SUPER) || hasSuper(g);
 }
 
 export type { LoadedInode, Mapping };
