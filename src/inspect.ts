@@ -5,29 +5,16 @@
  */
 import { imageInfo, setPartitionReader, type ImageInfo, type PartitionInfo } from '../formats/info.js';
 import { openImage, type OpenOptions, type DiskImage } from '../formats/index.js';
-import { readPartitionTable } from './disk/table.js';
-import { probeFilesystem } from './disk/probe.js';
-import { SubTarget, type ByteSource, type BlockTarget } from './disk/target.js';
+import { describePartitions, probeFilesystem } from './disk/probe.js';
+import { SubSource } from './disk/subsource.js';
+import type { ByteSource } from './disk/target.js';
 import { IngotError } from './errors.js';
 
 export class InspectError extends IngotError {}
 
 async function readPartitions(source: ByteSource): Promise<{ table: 'gpt' | 'mbr' | null; partitions: PartitionInfo[] }> {
-  const t = await readPartitionTable(source);
-  const partitions: PartitionInfo[] = [];
-  for (const p of t.partitions) {
-    const fs = p.size > 0 && p.start + p.size <= source.size ? await probeFilesystem(window(source, p.start, p.size)) : null;
-    partitions.push({
-      index: p.index, type: p.type, typeName: p.typeName ?? null, start: p.start, size: p.size, name: p.name ?? null,
-      uuid: p.uuid ?? null, fs: fs?.fs ?? null, label: fs?.label ?? null, fsUuid: fs?.uuid ?? null,
-    });
-  }
-  return { table: t.type, partitions };
-}
-
-/** A read-only window of a source (SubTarget's read side). */
-export function window(source: ByteSource, offset: number, size: number): ByteSource {
-  return new SubTarget(source as BlockTarget, offset, size);
+  const { table, partitions } = await describePartitions(source);
+  return { table, partitions };
 }
 
 setPartitionReader(readPartitions);
@@ -45,7 +32,7 @@ export async function openFilesystemSource(path: string, partition?: number, opt
   const image = await openImage(path, opts);
   try {
     const whole = await probeFilesystem(image);
-    if (partition === undefined && whole) return { image, source: image, fs: whole.fs };
+    if (partition === undefined && whole.fs) return { image, source: image, fs: whole.fs };
     const { partitions } = await readPartitions(image);
     let p: PartitionInfo | undefined;
     if (partition !== undefined) {
@@ -57,7 +44,7 @@ export async function openFilesystemSource(path: string, partition?: number, opt
       if (!p) throw new InspectError('NO_FILESYSTEM', `${path} holds no filesystem ingot can read`, { file: path });
     }
     if (!p.fs) throw new InspectError('UNKNOWN_FILESYSTEM', `partition ${p.index} of ${path} holds no ext2/3/4 or FAT filesystem`, { file: path, offset: p.start });
-    return { image, source: window(image, p.start, p.size), fs: p.fs };
+    return { image, source: new SubSource(image, p.start, p.size), fs: p.fs };
   } catch (e) {
     await image.close();
     throw e;
