@@ -21,6 +21,10 @@ export interface SynthOptions {
   files?: number;
   /** Probability scale for alternatives/conflicts (1 = default). */
   choice?: number;
+  /** Share of names that also keep an older version (default 0.25; a released distribution repo has ~0). */
+  oldVersions?: number;
+  /** Exponent skewing requirement targets towards early packages (default 0.7; larger = more layered). */
+  skew?: number;
 }
 
 function rng(seed: number): () => number {
@@ -66,15 +70,22 @@ export function synthPackages(o: SynthOptions): Pkg[] {
   const nVirtual = Math.max(4, Math.floor(o.packages / 25));
   for (let i = 0; i < nVirtual; i++) virtuals.push(`cap-${pick(SYL)}${pick(SYL)}${i}`);
   const sonames: string[] = [];
+  const provided: string[] = [];
+  /** The first packages are a conflict-free "core" (like a distribution's base). */
+  const core = Math.min(2000, Math.floor(o.packages / 4));
   const fileOnly: string[] = [];
   let fam = 0;
   while (pkgs.length < o.packages) {
     let base: string;
-    do { base = `${pick(SYL)}${pick(SYL)}${r() < 0.5 ? pick(SYL) : ''}${fam % 7 === 0 ? `-${pick(['utils', 'tools', 'common', 'data'])}` : ''}`; } while (usedNames.has(base));
+    let tries = 0;
+    do {
+      base = `${pick(SYL)}${pick(SYL)}${r() < 0.5 ? pick(SYL) : ''}${tries > 8 ? fam.toString(36) : ''}${fam % 7 === 0 ? `-${pick(['utils', 'tools', 'common', 'data'])}` : ''}`;
+      tries++;
+    } while (usedNames.has(base));
     usedNames.add(base);
     fam++;
     const members = [base, ...(r() < 0.5 ? [`${base}-libs`] : []), ...(r() < 0.3 ? [`${base}-devel`] : [])];
-    const nver = r() < 0.25 ? 2 : 1;
+    const nver = r() < (o.oldVersions ?? 0.25) ? 2 : 1;
     const arch = r() < 0.2 ? 'noarch' : r() < 0.05 ? 'i686' : 'x86_64';
     for (let v = 0; v < nver; v++) {
       const ver = `${1 + Math.floor(r() * 5)}.${v * 2 + Math.floor(r() * 2)}${r() < 0.1 ? '~rc1' : r() < 0.1 ? '^git1' : ''}`;
@@ -92,6 +103,7 @@ export function synthPackages(o: SynthOptions): Pkg[] {
         }
         if (r() < 0.12 * choice) {
           const cap = pick(virtuals);
+          if (!provided.includes(cap)) provided.push(cap);
           p.provides.push(r() < 0.5 ? { name: cap } : { name: cap, flags: 'EQ', ver: `${1 + Math.floor(r() * 3)}` });
         }
         if (!name.endsWith('-libs') && !name.endsWith('-devel')) p.files.push(`/usr/bin/${name}`, `/etc/${name}.conf`);
@@ -100,26 +112,27 @@ export function synthPackages(o: SynthOptions): Pkg[] {
         // requirements on earlier packages (keeps the graph mostly layered, with some loops)
         const nreq = pkgs.length ? Math.floor(r() * 7) : 0;
         for (let k = 0; k < nreq; k++) {
-          const t = pkgs[Math.floor(Math.pow(r(), 0.7) * pkgs.length)];
+          // most requirements point at early ("core") packages, as in a distribution
+          const t = pkgs[Math.floor(Math.pow(r(), o.skew ?? 0.7) * pkgs.length)];
           const x = r();
           if (x < 0.35) p.requires.push({ name: t.name });
-          else if (x < 0.5) p.requires.push({ name: t.name, flags: 'GE', ver: t.ver.replace(/[~^].*$/, ''), rel: '0' });
+          else if (x < 0.5) p.requires.push({ name: t.name, flags: 'GE', ver: t.ver, rel: '0' });
           else if (x < 0.6 && sonames.length) p.requires.push({ name: pick(sonames) });
-          else if (x < 0.68 * choice) p.requires.push({ name: pick(virtuals) });
+          else if (x < 0.68 * choice && provided.length) p.requires.push({ name: pick(provided) });
           else if (x < 0.74) p.requires.push({ name: `(${t.name} or ${pick(pkgs).name})` });
           else if (x < 0.77) p.requires.push({ name: `(${t.name} if ${pick(pkgs).name})` });
           else if (x < 0.79) p.requires.push({ name: `(${t.name} unless ${pick(pkgs).name})` });
-          else if (x < 0.81) p.requires.push({ name: `(${pick(virtuals)} with ${t.name})` });
+          else if (x < 0.81) { const cap = t.provides.find((c) => c.name.startsWith('cap-'))?.name; p.requires.push({ name: cap ? `(${cap} with ${t.name})` : t.name }); }
           else if (x < 0.84 && fileOnly.length) p.requires.push({ name: pick(fileOnly) });
           else if (x < 0.88) p.requires.push({ name: t.files.find((f) => f.startsWith('/usr/bin/')) ?? t.name, pre: r() < 0.5 });
           else p.requires.push({ name: t.name, pre: true });
         }
         if (members.length > 1 && name !== base) p.requires.push({ name: base, flags: 'EQ', ver, rel });
-        if (r() < 0.03 * choice && pkgs.length) p.conflicts.push({ name: pick(pkgs).name });
-        if (r() < 0.03 * choice && pkgs.length) { const t = pick(pkgs); p.conflicts.push({ name: t.name, flags: 'LT', ver: t.ver, rel: t.rel }); }
+        if (r() < 0.03 * choice && pkgs.length > core) p.conflicts.push({ name: pick(pkgs).name });
+        if (r() < 0.03 * choice && pkgs.length > core) { const t = pick(pkgs); p.conflicts.push({ name: t.name, flags: 'LT', ver: t.ver, rel: t.rel }); }
         if (r() < 0.02 && pkgs.length) { const t = pick(pkgs); p.obsoletes.push({ name: t.name, flags: 'LT', ver: '9', rel: '0' }); }
         if (r() < 0.15 && pkgs.length) p.recommends.push({ name: pick(pkgs).name });
-        if (r() < 0.05 && pkgs.length) p.recommends.push({ name: pick(virtuals) });
+        if (r() < 0.05 && provided.length) p.recommends.push({ name: pick(provided) });
         if (r() < 0.03 && pkgs.length) p.supplements.push({ name: pick(pkgs).name });
         pkgs.push(p);
         if (pkgs.length >= o.packages) break;
