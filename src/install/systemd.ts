@@ -325,6 +325,20 @@ export class SystemdUnits {
     return { action: 'enable' };
   }
 
+  /** `systemctl preset NAME...` (what `%systemd_post` runs for a package's units). */
+  async preset(names: string[]): Promise<void> {
+    const rules = await this.presetRules();
+    const plus: string[] = [];
+    const minus: string[] = [];
+    for (const name of names) {
+      const p = SystemdUnits.queryPreset(rules, name);
+      if (p.action === 'enable') plus.push(...(p.instances ?? [name]));
+      else if (p.action === 'disable') minus.push(name);
+    }
+    await this.disable(minus);
+    await this.enable(plus);
+  }
+
   /** `systemctl preset-all`: every unit file with [Install] rules, by its preset; removals first, then links. */
   async presetAll(): Promise<void> {
     const rules = await this.presetRules();
