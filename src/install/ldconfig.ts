@@ -247,8 +247,9 @@ export async function scanLibraries(tree: StagingTree, opts: LdCacheOptions = {}
     const dnode = tree.lookup(dir);
     if (!dnode || dnode.type !== 'dir' || seenDirs.has(dnode.id)) continue;
     seenDirs.add(dnode.id);
-    // soname → best file (highest version by name, as ldconfig keeps the newest).
-    const bySoname = new Map<string, { file: string; flags: number }>();
+    // soname → chosen directory entry: a file is preferred to a link, else the
+    // "newer" name by _dl_cache_libcmp (ldconfig's search_dir rule).
+    const bySoname = new Map<string, { file: string; isLink: boolean; flags: number }>();
     for (const name of listTreeDir(tree, dir)) {
       if (!looksLikeDso(name)) continue;
       const node: Inode | undefined = tree.lookup(`${dir}/${name}`);
@@ -256,14 +257,16 @@ export async function scanLibraries(tree: StagingTree, opts: LdCacheOptions = {}
       let so: ElfSharedObject | undefined;
       try { so = await readElfSharedObject(node.content); } catch (e) { warnings.push(`${dir}/${name}: ${(e as Error).message}`); continue; }
       if (!so) continue;
-      const link = tree.lookup(`${dir}/${name}`, { follow: false })!;
-      const real = link.type === 'symlink' ? posix.basename(link.target!) : name;
-      // ldconfig keys a symlink by its own name when it is the soname link or the
-      // linker's `.so` link (libfoo.so → libfoo.so.1…), else by the object's soname.
+      // A symlink counts as a link (and is keyed by its own name) only when it is the
+      // soname link or the linker's `.so` link (libfoo.so → libfoo.so.1…).
       let soname = so.soname ?? name;
-      if (link.type === 'symlink' && (name === soname || (name.endsWith('.so') && soname.startsWith(name)))) soname = name;
+      let isLink = tree.lookup(`${dir}/${name}`, { follow: false })!.type === 'symlink';
+      if (isLink && name !== soname && !(name.endsWith('.so') && soname.startsWith(name))) isLink = false;
+      if (isLink) soname = name;
       const prev = bySoname.get(soname);
-      if (!prev || dlCacheLibcmp(real, prev.file) > 0) bySoname.set(soname, { file: real, flags: cacheFlags(so) });
+      if (!prev || (!isLink && prev.isLink) || (isLink === prev.isLink && dlCacheLibcmp(prev.file, name) < 0)) {
+        bySoname.set(soname, { file: name, isLink, flags: cacheFlags(so) });
+      }
     }
     for (const [soname, { file, flags }] of bySoname) {
       const linkPath = `${dir}/${soname}`;
