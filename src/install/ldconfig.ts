@@ -27,7 +27,7 @@ const ELFCLASS32 = 1, ELFCLASS64 = 2;
 const ELFDATA2LSB = 1, ELFDATA2MSB = 2;
 const ET_DYN = 3;
 const PT_LOAD = 1, PT_DYNAMIC = 2;
-const DT_NULL = 0, DT_NEEDED = 1, DT_STRTAB = 5, DT_SONAME = 14;
+const DT_NULL = 0, DT_NEEDED = 1, DT_STRTAB = 5, DT_STRSZ = 10, DT_SONAME = 14;
 export const EM_386 = 3, EM_PPC64 = 21, EM_S390 = 22, EM_ARM = 40, EM_X86_64 = 62, EM_AARCH64 = 183, EM_RISCV = 243;
 
 type Endian = 'le' | 'be';
@@ -35,7 +35,15 @@ const u16 = (e: Endian) => (e === 'le' ? 'u16le' : 'u16be') as 'u16le';
 const u32 = (e: Endian) => (e === 'le' ? 'u32le' : 'u32be') as 'u32le';
 const u64 = (e: Endian) => (e === 'le' ? 'u64le' : 'u64be') as 'u64le';
 
-function elfStructs(cls: 32 | 64, e: Endian) {
+const elfStructCache = new Map<string, ReturnType<typeof makeElfStructs>>();
+function elfStructs(cls: 32 | 64, e: Endian): ReturnType<typeof makeElfStructs> {
+  const key = `${cls}${e}`;
+  let s = elfStructCache.get(key);
+  if (!s) { s = makeElfStructs(cls, e); elfStructCache.set(key, s); }
+  return s;
+}
+
+function makeElfStructs(cls: 32 | 64, e: Endian) {
   if (cls === 64) {
     return {
       ehdr: new Struct('Elf64_Ehdr', 64, { e_type: { offset: 16, type: u16(e) }, e_machine: { offset: 18, type: u16(e) }, e_phoff: { offset: 32, type: u64(e) }, e_phentsize: { offset: 54, type: u16(e) }, e_phnum: { offset: 56, type: u16(e) } }),
@@ -98,6 +106,7 @@ export async function readElfSharedObject(content: FileContent): Promise<ElfShar
   if (!dynamic || dynamic.size === 0) return undefined;
   const dynBytes = await readAt(content, dynamic.offset, Math.min(dynamic.size, 1 << 20));
   let strtab: number | undefined;
+  let strsz = 0;
   let soname: number | undefined;
   const needed: number[] = [];
   for (let at = 0; at + S.dyn.size <= dynBytes.length; at += S.dyn.size) {
@@ -105,6 +114,7 @@ export async function readElfSharedObject(content: FileContent): Promise<ElfShar
     const tag = Number(d.d_tag);
     if (tag === DT_NULL) break;
     if (tag === DT_STRTAB) strtab = toNum(d.d_val);
+    else if (tag === DT_STRSZ) strsz = toNum(d.d_val);
     else if (tag === DT_SONAME) soname = toNum(d.d_val);
     else if (tag === DT_NEEDED) needed.push(toNum(d.d_val));
   }
@@ -114,15 +124,17 @@ export async function readElfSharedObject(content: FileContent): Promise<ElfShar
   const seg = loads.find((l) => strtab! >= l.vaddr && strtab! < l.vaddr + l.filesz);
   if (!seg) return out;
   const strOff = seg.offset + (strtab - seg.vaddr);
-  const readStr = async (rel: number): Promise<string> => {
-    const start = strOff + rel;
-    const len = Math.min(4096, content.size - start);
-    const b = await readAt(content, start, Math.max(0, len));
-    const end = b.indexOf(0);
-    return Buffer.from(end < 0 ? b : b.subarray(0, end)).toString('latin1');
+  // Only 32-bit objects need DT_NEEDED (for the libc6 flag); read the string table once, bounded.
+  const wanted = [...(soname !== undefined ? [soname] : []), ...(cls === 32 ? needed : [])];
+  if (!wanted.length) return out;
+  const size = Math.min(strsz || 1 << 16, 1 << 20, content.size - strOff, Math.max(...wanted) + 4096);
+  const table = await readAt(content, strOff, Math.max(0, size));
+  const str = (rel: number): string => {
+    const end = table.indexOf(0, rel);
+    return Buffer.from(table.subarray(rel, end < 0 ? table.length : end)).toString('latin1');
   };
-  if (soname !== undefined) out.soname = await readStr(soname);
-  for (const n of needed) out.needed.push(await readStr(n));
+  if (soname !== undefined && soname < table.length) out.soname = str(soname);
+  if (cls === 32) for (const n of needed) if (n < table.length) out.needed.push(str(n));
   return out;
 }
 
