@@ -167,7 +167,7 @@ test('configureSystem: files, native scriptlets, services, firewall zone, first-
   t.addFile('/usr/lib/firewalld/zones/public.xml', BufferContent.of('<?xml version="1.0" encoding="utf-8"?>\n<zone>\n  <short>Public</short>\n  <service name="ssh"/>\n</zone>\n'));
   t.addFile('/usr/lib64/libz.so.1.2.13', BufferContent.of(readFileSync('/usr/lib/x86_64-linux-gnu/libz.so.1.2.13')));
   const spec = parseKickstart([
-    'timezone Etc/UTC --utc', 'services --enabled=sshd', 'firewall --enabled --service=http,ssh --port=8443:tcp', 'network --hostname=box', '%post', 'echo hi', '%end',
+    'timezone Etc/UTC --utc', 'services --enabled=sshd', 'firstboot --reconfig', 'firewall --enabled --service=http,ssh --port=8443:tcp', 'network --hostname=box', '%post', 'echo hi', '%end',
   ].join('\n') + '\n', '/v/a.ks');
   spec.deferredScriptletsUnit = true;
   const r = await configureSystem(t, spec, {
@@ -191,6 +191,8 @@ test('configureSystem: files, native scriptlets, services, firewall zone, first-
   assert.ok(r.firstbootFiles.length >= 3);
   assert.ok(t.lookup('/etc/systemd/system/multi-user.target.wants/ingot-deferred-scriptlets.service', { follow: false }));
   assert.ok(r.warnings.every((w) => !/deferred and not run/.test(w)));
+  assert.ok(t.lookup('/etc/reconfigSys'), 'firstboot --reconfig');
+  assert.ok(r.warnings.some((w) => /initial-setup\.service does not exist/.test(w)), 'enabling a unit the image lacks is a warning');
 });
 
 test.run();

@@ -318,6 +318,13 @@ export async function configureSystem(tree: StagingTree, spec: ImageSpec, opts: 
   const disable = [...spec.services.disable];
   const enable = [...spec.services.enable];
   if (spec.firewall) (spec.firewall.enabled ? enable : disable).push('firewalld');
+  // Kickstart `firstboot`: initial-setup runs only when asked (Anaconda disables it otherwise); --reconfig also flags /etc/reconfigSys.
+  if (spec.firstboot === 'disabled') {
+    if (tree.lookup('/usr/lib/systemd/system/initial-setup.service')) disable.push('initial-setup.service');
+  } else {
+    enable.push('initial-setup.service');
+    if (spec.firstboot === 'reconfig') writeTreeText(tree, '/etc/reconfigSys', '');
+  }
   const services = await configureServices(tree, { enable, disable, ...(spec.defaultTarget ? { defaultTarget: spec.defaultTarget } : {}) });
   warnings.push(...services.warnings);
   if (spec.firewall) warnings.push(...(await writeFirewall(tree, spec.firewall)));

@@ -171,7 +171,7 @@ export class SystemdUnits {
         }
         const text = await readTreeText(this.tree, path);
         if (text === undefined) continue;
-        return { name: cand === name ? name : name, path, ...parseInstallSection(text) };
+        return { name, path, ...parseInstallSection(text) };
       }
     }
     return undefined;
