@@ -4,8 +4,9 @@ import { spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, copyFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { StagingTree } from '../src/tree/tree.js';
-import { classifyScriptlet, classifyTransaction, installFirstbootUnit, transactionOrder, FIRSTBOOT_DIR, FIRSTBOOT_UNIT, type Scriptlet } from '../src/install/scriptlets.js';
+import { StagingTree, BufferContent } from '../src/tree/tree.js';
+import { classifyScriptlet, classifyTransaction, installFirstbootUnit, transactionOrder, applyAlternatives, FIRSTBOOT_DIR, FIRSTBOOT_UNIT, type Scriptlet } from '../src/install/scriptlets.js';
+import { readTreeBytes } from '../src/install/treetext.js';
 import { writeTreeToDir } from './helpers/treedisk.js';
 import { requireTool } from './helpers/tools.js';
 
@@ -116,6 +117,36 @@ test('deferred scriptlets on first boot run in rpm\'s order with rpm\'s argument
   assert.not.ok(existsSync(join(ours, `etc/systemd/system/multi-user.target.wants/${FIRSTBOOT_UNIT}`)));
   assert.ok(existsSync(join(ours, `${FIRSTBOOT_DIR}/run.done`)));
   assert.not.ok(existsSync(join(ours, `${FIRSTBOOT_DIR}/run`)));
+});
+
+test('alternatives: same links and administrative file as Debian update-alternatives --root', async () => {
+  requireTool('update-alternatives', 'dpkg');
+  const root = mkdtempSync(join(tmpdir(), 'alt-'));
+  const files = ['/opt/j1/bin/java', '/opt/j1/bin/keytool', '/opt/j2/bin/java', '/opt/j3/bin/java', '/opt/j3/bin/keytool', '/usr/bin/vim.basic', '/usr/bin/nano'];
+  const tree = new StagingTree();
+  for (const f of files) { mkdirSync(join(root, dirname(f)), { recursive: true }); writeFileSync(join(root, f), ''); tree.addFile(f, BufferContent.of('')); }
+  for (const d of ['etc/alternatives', 'var/lib/dpkg/alternatives', 'usr/bin']) mkdirSync(join(root, d), { recursive: true });
+  const installs = [
+    ['--install', '/usr/bin/java', 'java', '/opt/j1/bin/java', '100', '--slave', '/usr/bin/keytool', 'keytool', '/opt/j1/bin/keytool'],
+    ['--install', '/usr/bin/java', 'java', '/opt/j2/bin/java', '200'],
+    ['--install', '/usr/bin/editor', 'editor', '/usr/bin/nano', '40'],
+    ['--install', '/usr/bin/editor', 'editor', '/usr/bin/vim.basic', '30'],
+    ['--install', '/usr/bin/java', 'java', '/opt/j3/bin/java', '50', '--slave', '/usr/bin/keytool', 'keytool', '/opt/j3/bin/keytool'],
+  ];
+  for (const args of installs) {
+    const r = spawnSync('update-alternatives', ['--root', root, ...args], { encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+  }
+  // The same calls, as classified scriptlets, through the native path.
+  const report = classifyTransaction(installs.map((a, i) => sh(`p${i}`, 'post', `alternatives ${a.join(' ')}\n`)));
+  assert.is(report.native, installs.length);
+  await applyAlternatives(tree, report.scriptlets.flatMap((s) => s.actions.map((a) => (a as { args: string[] }).args)), { admindir: '/var/lib/dpkg/alternatives' });
+  const theirLinks = execFileSync('find', [root, '-type', 'l', '-printf', '%P -> %l\n']).toString().trim().split('\n').map((l) => `/${l}`).sort();
+  const ourLinks = [...tree.walk()].filter((e) => e.inode.type === 'symlink').map((e) => `${e.path} -> ${e.inode.target}`).sort();
+  assert.equal(ourLinks, theirLinks);
+  for (const name of ['java', 'editor']) {
+    assert.is(Buffer.from((await readTreeBytes(tree, `/var/lib/dpkg/alternatives/${name}`))!).toString(), readFileSync(join(root, 'var/lib/dpkg/alternatives', name), 'utf8'), name);
+  }
 });
 
 test('transaction order: all %pretrans, then per package, then all %posttrans', () => {

@@ -25,7 +25,7 @@ function policy(): { dir: string; fc: FileContexts } {
   return { dir, fc: new FileContexts(src as ConstructorParameters<typeof FileContexts>[0]) };
 }
 
-const MODE_ARG: Record<FileKind, string> = { file: 'file', dir: 'dir', lnk_file: 'lnk_file', chr_file: 'chr_file', blk_file: 'blk_file', fifo_file: 'fifo_file', sock_file: 'sock_file' };
+const MODE_ARG: Record<FileKind, string> = { file: 'file', dir: 'dir', lnk_file: 'lnk_file', chr_file: 'chr_file', blk_file: 'blk_file', fifo_file: 'pipe', sock_file: 'sock_file' };
 
 /** matchpathcon -f FC -m KIND path… → context per path ("<<none>>" kept). */
 function oracle(dir: string, kind: FileKind | undefined, paths: string[]): Map<string, string> {
@@ -120,6 +120,59 @@ test('labelTree sets NUL-terminated security.selinux like matchpathcon, skips <<
   assert.ok(b.autorelabel);
   assert.ok(bare.lookup('/.autorelabel'));
   assert.not.ok(bare.lookup('/usr/bin/true')!.xattrs.has('security.selinux'));
+});
+
+test('ordering rules, .local, .subs and kinds on a synthetic policy: same as matchpathcon', () => {
+  requireTool('matchpathcon');
+  const dir = mkdtempSync(join(tmpdir(), 'fcs-'));
+  const fcText = [
+    '/.*\t\tsystem_u:object_r:default_t:s0',
+    '/srv(/.*)?\t\tsystem_u:object_r:var_t:s0',
+    '/srv/www(/.*)?\t\tsystem_u:object_r:httpd_sys_content_t:s0',
+    '/srv/www/cgi-bin(/.*)?\t--\tsystem_u:object_r:httpd_sys_script_exec_t:s0',
+    '/srv/www/exact\t-d\tsystem_u:object_r:etc_t:s0',
+    '/srv/www/exact\t\tsystem_u:object_r:bin_t:s0',
+    '/srv/www/[^/]*\\.log\t--\tsystem_u:object_r:var_log_t:s0',
+    '/srv/www/x\\.log\t--\tsystem_u:object_r:lib_t:s0',
+    '/srv/www/cgi-bin/.*\\.sh\t\tsystem_u:object_r:shell_exec_t:s0',
+    '/srv/sock/.*\t-s\tsystem_u:object_r:var_run_t:s0',
+    '/srv/sock/.*\t-p\tsystem_u:object_r:etc_t:s0',
+    '/srv/sock/.*\t-l\tsystem_u:object_r:bin_t:s0',
+    '/srv/sock/.*\t-c\tsystem_u:object_r:device_t:s0',
+    '/srv/sock/.*\t-b\tsystem_u:object_r:fixed_disk_device_t:s0',
+    '/srv/none(/.*)?\t\t<<none>>',
+    '/opt/(.*/)?bin(/.*)?\t\tsystem_u:object_r:bin_t:s0',
+    '/opt/a|/opt/b\t\tsystem_u:object_r:etc_t:s0',
+    '/opt/d[0-9]+\t-d\tsystem_u:object_r:usr_t:s0',
+    '/opt/lit\\.conf\t\tsystem_u:object_r:etc_t:s0',
+    '/opt/lit\\.conf\t--\tsystem_u:object_r:lib_t:s0',
+  ].join('\n') + '\n';
+  const local = '/srv/www/cgi-bin(/.*)?\t\tsystem_u:object_r:usr_t:s0\n/opt/lit\\.conf\t--\tsystem_u:object_r:var_t:s0\n';
+  const subs = '/web /srv/www\n/alias/deep /srv/sock\n';
+  const subsDist = '/var/www /srv/www\n/web /opt\n';
+  writeFileSync(join(dir, 'file_contexts'), fcText);
+  writeFileSync(join(dir, 'file_contexts.local'), local);
+  writeFileSync(join(dir, 'file_contexts.subs'), subs);
+  writeFileSync(join(dir, 'file_contexts.subs_dist'), subsDist);
+  const fc = new FileContexts({ fileContexts: fcText, local, subs, subsDist });
+  const paths = [
+    '/srv', '/srv/x', '/srv/www', '/srv/www/index.html', '/srv/www/cgi-bin', '/srv/www/cgi-bin/run', '/srv/www/cgi-bin/run.sh', '/srv/www/exact',
+    '/srv/www/a.log', '/srv/www/x.log', '/srv/www/sub/a.log', '/srv/sock/s', '/srv/sock/deep/x', '/srv/none', '/srv/none/x', '/opt/bin', '/opt/q/r/bin/tool',
+    '/opt/a', '/opt/b', '/opt/ab', '/opt/d12', '/opt/d', '/opt/lit.conf', '/opt/litxconf', '/web', '/web/x.log', '/web/cgi-bin/a.sh', '/var/www/exact',
+    '/alias/deep/s', '/alias/deeper/s', '/etc/passwd', '//srv//www/', '/srv/www/exact/',
+  ];
+  let n = 0;
+  for (const kind of ['file', 'dir', 'lnk_file', 'chr_file', 'blk_file', 'fifo_file', 'sock_file'] as FileKind[]) {
+    const theirs = oracle(dir, kind, paths);
+    for (const p of paths) {
+      const t = theirs.get(p);
+      if (t === undefined) continue;
+      const ours = fc.lookup(p, kind);
+      assert.is(ours === null ? '<<none>>' : ours, t, `${kind} ${p}`);
+      n++;
+    }
+  }
+  assert.ok(n >= 200, `${n} lookups compared`);
 });
 
 test('literal prefixes: escapes, quantifiers, alternation', () => {

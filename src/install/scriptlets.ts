@@ -16,8 +16,9 @@
  * the oracle for order and arguments (test/scriptlets.test.ts).
  */
 import { StagingTree } from '../tree/tree.js';
-import { writeTreeText } from './treetext.js';
-import { SystemdUnits } from './systemd.js';
+import { SystemdUnits, unitName } from './systemd.js';
+import { readTreeText, listTreeDir, writeTreeText } from './treetext.js';
+import { writeLdSoCache } from './ldconfig.js';
 
 export type ScriptletPhase =
   | 'pretrans' | 'pre' | 'post' | 'posttrans' | 'preun' | 'postun' | 'preuntrans' | 'postuntrans' | 'verify'
@@ -348,4 +349,151 @@ export function classifyTransaction(scriptlets: Scriptlet[]): ScriptletReport {
     cacheOnly: all.filter((s) => s.cacheOnly).length,
     scriptlets: all,
   };
+}
+
+// ---- alternatives (update-alternatives(1) / Fedora alternatives(8)) -------
+
+interface AltGroup {
+  link: string;
+  slaves: { name: string; link: string }[];
+  alts: { path: string; priority: number; slaves: Map<string, string> }[];
+  mode: 'auto' | 'manual';
+  manualPath?: string;
+}
+
+/** Parse one `--install LINK NAME PATH PRIO [--slave LINK NAME PATH]...` argument list. */
+export function parseAlternativesInstall(args: string[]): { link: string; name: string; path: string; priority: number; slaves: { link: string; name: string; path: string }[] } | undefined {
+  const i = args.indexOf('--install');
+  if (i < 0 || i + 4 >= args.length) return undefined;
+  const [link, name, path, prio] = args.slice(i + 1, i + 5) as [string, string, string, string];
+  if (!/^-?\d+$/.test(prio)) return undefined;
+  const slaves: { link: string; name: string; path: string }[] = [];
+  for (let k = 0; k < args.length; k++) {
+    if ((args[k] === '--slave' || args[k] === '--follower') && k + 3 < args.length) {
+      slaves.push({ link: args[k + 1]!, name: args[k + 2]!, path: args[k + 3]! });
+      k += 3;
+    }
+  }
+  return { link, name, path, priority: Number(prio), slaves };
+}
+
+function parseAdminFile(text: string): AltGroup | undefined {
+  const lines = text.split('\n');
+  let i = 0;
+  const mode = lines[i++] === 'manual' ? 'manual' : 'auto';
+  const link = lines[i++];
+  if (!link) return undefined;
+  const slaves: { name: string; link: string }[] = [];
+  while (i < lines.length && lines[i] !== '') { slaves.push({ name: lines[i]!, link: lines[i + 1] ?? '' }); i += 2; }
+  i++;
+  const alts: AltGroup['alts'] = [];
+  while (i < lines.length && lines[i] !== '') {
+    const path = lines[i++]!;
+    const priority = Number(lines[i++] ?? '0');
+    const sl = new Map<string, string>();
+    for (const s of slaves) { const v = lines[i++] ?? ''; if (v) sl.set(s.name, v); }
+    alts.push({ path, priority, slaves: sl });
+  }
+  return { link, slaves, alts, mode };
+}
+
+function renderAdminFile(g: AltGroup): string {
+  const out = [g.mode, g.link];
+  for (const s of g.slaves) out.push(s.name, s.link);
+  out.push('');
+  for (const a of g.alts) {
+    out.push(a.path, String(a.priority));
+    for (const s of g.slaves) out.push(a.slaves.get(s.name) ?? '');
+  }
+  out.push('', '');
+  return out.join('\n');
+}
+
+/**
+ * Apply `alternatives --install` calls like update-alternatives does: keep the
+ * administrative file (`ADMINDIR/NAME`), point `LINK → ALTDIR/NAME → best
+ * path` in auto mode (highest priority), slaves likewise (removed when the
+ * chosen alternative lacks them).
+ */
+export async function applyAlternatives(tree: StagingTree, installs: string[][], opts: { admindir?: string; altdir?: string } = {}): Promise<string[]> {
+  const admindir = opts.admindir ?? '/var/lib/alternatives';
+  const altdir = opts.altdir ?? '/etc/alternatives';
+  const warnings: string[] = [];
+  const groups = new Map<string, AltGroup>();
+  for (const name of listTreeDir(tree, admindir)) {
+    const g = parseAdminFile((await readTreeText(tree, `${admindir}/${name}`)) ?? '');
+    if (g) groups.set(name, g);
+  }
+  for (const args of installs) {
+    const inst = parseAlternativesInstall(args);
+    if (!inst) { warnings.push(`alternatives: cannot parse ${args.join(' ')}`); continue; }
+    if (!tree.lookup(inst.path)) { warnings.push(`alternatives: ${inst.path} does not exist; ${inst.name} not changed`); continue; }
+    let g = groups.get(inst.name);
+    if (!g) { g = { link: inst.link, slaves: [], alts: [], mode: 'auto' }; groups.set(inst.name, g); }
+    g.link = inst.link;
+    for (const s of inst.slaves) {
+      const known = g.slaves.find((x) => x.name === s.name);
+      if (known) known.link = s.link; else g.slaves.push({ name: s.name, link: s.link });
+    }
+    const slaves = new Map(inst.slaves.map((s) => [s.name, s.path] as [string, string]));
+    const existing = g.alts.find((a) => a.path === inst.path);
+    if (existing) { existing.priority = inst.priority; existing.slaves = slaves; }
+    else g.alts.push({ path: inst.path, priority: inst.priority, slaves });
+  }
+  const setLink = (path: string, target: string): void => {
+    const cur = tree.lookup(path, { follow: false });
+    if (cur?.type === 'symlink' && cur.target === target) return;
+    if (cur && cur.type !== 'symlink') { warnings.push(`alternatives: ${path} is not a symlink; left alone`); return; }
+    tree.mkdirp(path.slice(0, path.lastIndexOf('/')) || '/');
+    tree.symlink(path, target);
+  };
+  for (const [name, g] of groups) {
+    const best = g.mode === 'manual' && g.manualPath ? g.alts.find((a) => a.path === g.manualPath) : g.alts.reduce<AltGroup['alts'][number] | undefined>((b, a) => (!b || a.priority > b.priority ? a : b), undefined);
+    if (!best) continue;
+    setLink(g.link, `${altdir}/${name}`);
+    setLink(`${altdir}/${name}`, best.path);
+    for (const s of g.slaves) {
+      const target = best.slaves.get(s.name);
+      if (target && tree.lookup(target)) { setLink(s.link, `${altdir}/${s.name}`); setLink(`${altdir}/${s.name}`, target); }
+      else {
+        if (tree.lookup(s.link, { follow: false })?.type === 'symlink') tree.remove(s.link);
+        if (tree.lookup(`${altdir}/${s.name}`, { follow: false })) tree.remove(`${altdir}/${s.name}`);
+      }
+    }
+    writeTreeText(tree, `${admindir}/${name}`, renderAdminFile(g));
+  }
+  return warnings;
+}
+
+/**
+ * Do what the native scriptlets would have done, once for the whole
+ * transaction: alternatives, `systemctl preset/enable` for the named units,
+ * and ld.so.cache. User and group creation is returned for the users step.
+ */
+export async function applyNativeActions(tree: StagingTree, report: ScriptletReport, opts: { arch?: string; ldconfig?: boolean } = {}): Promise<{ warnings: string[]; userActions: NativeAction[] }> {
+  const warnings: string[] = [];
+  const userActions: NativeAction[] = [];
+  const alternatives: string[][] = [];
+  const preset: string[] = [];
+  const enable: string[] = [];
+  let ldconfig = false;
+  for (const s of report.scriptlets) {
+    if (s.disposition !== 'native') continue;
+    for (const a of s.actions) {
+      switch (a.kind) {
+        case 'ldconfig': ldconfig = true; break;
+        case 'alternatives': alternatives.push(a.args); break;
+        case 'systemd-preset': preset.push(...a.units.map(unitName)); break;
+        case 'systemd-enable': enable.push(...a.units.map(unitName)); break;
+        default: userActions.push(a);
+      }
+    }
+  }
+  if (alternatives.length) warnings.push(...(await applyAlternatives(tree, alternatives)));
+  const units = new SystemdUnits(tree);
+  if (preset.length) await units.preset(preset);
+  if (enable.length) await units.enable(enable);
+  warnings.push(...units.warnings);
+  if (ldconfig || opts.ldconfig) warnings.push(...(await writeLdSoCache(tree, opts.arch ? { arch: opts.arch } : {})).warnings);
+  return { warnings, userActions };
 }
