@@ -2,7 +2,8 @@
  * GRUB 2 for BIOS assembled by ingot from the image's grub-pc modules:
  * the uncompressed core image is byte-identical to grub-mkimage's (its LZMA
  * payload decoded by Python's lzma), and the installed disks boot in qemu:
- * MBR (core.img in the MBR gap) and GPT (core.img in a BIOS boot partition).
+ * MBR (core.img in the MBR gap); GPT with a BIOS boot partition is in
+ * boot-hybrid.test.ts.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireTool } from './helpers/tools.js';
-import { ExistingFileTarget, gptDisk, kernelVersion, markerRootWithKernel, stagedFixtureRoot } from '../fixtures/images.js';
+import { ExistingFileTarget, kernelVersion, markerRootWithKernel, stagedFixtureRoot } from '../fixtures/images.js';
 import { treeFromDir } from '../fixtures/tree.js';
 import { installInitramfs } from '../src/boot/initramfs.js';
 import { readAll } from '../src/boot/depmod.js';
@@ -77,19 +78,6 @@ test('BIOS + MBR: core.img in the MBR gap boots to the marker', async () => {
   assert.ok(r.ok, `${r.outcome}\n${r.tail.join('\n')}`);
   assert.match(r.matchedLine!, /root=\/dev\/vda1 ext4/);
   console.log(`  GRUB BIOS+MBR: ${r.seconds.toFixed(1)} s (${r.accel})`);
-});
-
-test('BIOS + GPT: core.img in the BIOS boot partition boots to the marker', async () => {
-  const disk = join(dir, 'gpt.img');
-  gptDisk(disk, [{ sizeMB: 1, type: '21686148-6449-6E6F-744E-656564454649', name: 'bios' }, { image: rootImg, sizeMB: 48, type: '0FC63DAF-8483-4772-8E79-3D69D8477DE4', name: 'root' }]);
-  const t = await ExistingFileTarget.open(disk);
-  try {
-    await installGrubBios(t, await grub.read('boot.img'), await coreImageFor(grub, { bootFsUuid: uuid }), { coreSector: 2048, gapSectors: 2048 });
-  } finally { await t.close(); }
-  const r = await bootImage({ image: disk, timeout: 150 });
-  assert.ok(r.ok, `${r.outcome}\n${r.tail.join('\n')}`);
-  assert.match(r.matchedLine!, /root=\/dev\/vda2 ext4/);
-  console.log(`  GRUB BIOS+GPT: ${r.seconds.toFixed(1)} s (${r.accel})`);
 });
 
 test('bad input: gap too small, missing modules, missing package', async () => {
