@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireTool } from './helpers/tools.js';
-import { ExistingFileTarget, debugfsFileBlocks, kernelVersion, stagedFixtureRoot } from '../fixtures/images.js';
+import { sh, ExistingFileTarget, debugfsFileBlocks, kernelVersion, stagedFixtureRoot } from '../fixtures/images.js';
 import { treeFromDir, treeToDir } from '../fixtures/tree.js';
 import { finishBoot, prepareBoot, BootPlanError } from '../src/boot/plan.js';
 import { bootImage } from '../src/qemu/runner.js';
@@ -19,11 +19,6 @@ import { StagingTree } from '../src/tree/tree.js';
 
 for (const t of ['qemu-system-x86_64', 'sfdisk', 'mke2fs', 'debugfs', 'e2fsck', 'rpm2cpio', 'cpio']) requireTool(t);
 const dir = mkdtempSync(join(tmpdir(), 'ingot-plan-'));
-const sh = (script: string, args: string[] = []) => {
-  const r = spawnSync('bash', ['-ec', script, 'sh', ...args], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${script}: ${r.stderr}`);
-  return r.stdout;
-};
 const root = stagedFixtureRoot();
 const kver = kernelVersion(root);
 const uuid = '3c2b1a09-f8e7-4d6c-b5a4-938271605f4e';
