@@ -11,7 +11,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireTool } from './helpers/tools.js';
-import { ExistingFileTarget, debugfsFileBlocks, kernelVersion, stagedFixtureRoot } from '../fixtures/images.js';
+import { sh, ExistingFileTarget, debugfsFileBlocks, kernelVersion, stagedFixtureRoot } from '../fixtures/images.js';
 import { unpackWithHostTools } from '../fixtures/repo.js';
 import { treeFromDir } from '../fixtures/tree.js';
 import { buildInitramfs } from '../src/boot/initramfs.js';
@@ -22,11 +22,6 @@ import { StagingTree } from '../src/tree/tree.js';
 for (const t of ['qemu-system-x86_64', 'sfdisk', 'mke2fs', 'debugfs', 'dumpe2fs', 'e2fsck', 'rpm2cpio', 'cpio']) requireTool(t);
 requireTool('extlinux', 'extlinux');
 const dir = mkdtempSync(join(tmpdir(), 'ingot-extlinux-'));
-const sh = (script: string, args: string[] = []) => {
-  const r = spawnSync('bash', ['-ec', script, 'sh', ...args], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${script}: ${r.stderr}`);
-  return r.stdout;
-};
 const root = stagedFixtureRoot();
 const kver = kernelVersion(root);
 const uuid = '2a4f6e1c-8b3d-4f5a-9c7e-1d2b3c4d5e6f';
