@@ -273,7 +273,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     check(signal);
     progress({ stage: 'disk' });
     const layout = await writeDisk(tree, plan, rawTmp, { epoch, seed, contiguous: boot.contiguous, store });
-    await finishBoot(layout, boot);
+    await finishBoot(layout, boot, plan, tree);
     lap('disk');
 
     // Outputs.
