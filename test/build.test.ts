@@ -87,6 +87,9 @@ test('build writes a GPT disk whose table, filesystems and outputs outside tools
     return [/^TYPE=(.*)$/m.exec(e)![1], /^UUID=(.*)$/m.exec(e)![1]];
   });
   assert.equal(info.partitions.map((p) => [p.fs, p.fsUuid]), blkFs);
+  // ls/cat read through the qcow2 container and the partition table: same bytes as debugfs reads from the partition.
+  assert.is(ingot(['cat', join(outA, 'img.qcow2'), '/etc/fstab']).stdout, fstab);
+  assert.match(ingot(['ls', '--partition', '2', join(outA, 'img.qcow2'), '/etc']).stdout, /^hostname$/m);
   const cmp = spawnSync('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', raw, join(outA, 'img.qcow2')], { encoding: 'utf8' });
   assert.is(cmp.status, 0, cmp.stdout + cmp.stderr);
   const chk = spawnSync('qemu-img', ['check', join(outA, 'img.qcow2')], { encoding: 'utf8' });

@@ -10,6 +10,9 @@ import { FdCache } from '../tree/content-store.js';
 import { parseSize } from '../spec/model.js';
 import { openExt4, planExt4Size, writeExt4, type Ext4Options, type Ext4Reader, type Ext4Stat } from '../fs/ext4/index.js';
 import { openFileSource } from '../fs/ext4/file-source.js';
+import { openFat, type FatDirEntry } from '../fs/fat/index.js';
+import { openFilesystemSource } from '../inspect.js';
+import type { ByteSource } from '../disk/target.js';
 
 const out = (s: string) => process.stdout.write(s);
 
@@ -102,14 +105,61 @@ function isoTime(t: Timespec): string {
   return `${base}.${String(t.nsec).padStart(9, '0')}Z`;
 }
 
-async function openImage(image: string, offset?: string): Promise<{ reader: Ext4Reader; close: () => Promise<void> }> {
-  const source = await openFileSource(image, offset ? { offset: size(offset, '--offset') } : undefined);
+async function openImage(image: string, offset?: string, partition?: string): Promise<{ reader: Ext4Reader; close: () => Promise<void> }> {
+  if (offset === undefined) {
+    const { image: img, source, fs } = await openFilesystemSource(image, partition === undefined ? undefined : partNumber(partition));
+    try {
+      if (!fs?.startsWith('ext')) throw new FatNotExt4(fs ?? 'unknown', img, source);
+      return { reader: await openExt4(source, { file: image }), close: () => img.close() };
+    } catch (e) {
+      if (!(e instanceof FatNotExt4)) await img.close();
+      throw e;
+    }
+  }
+  const source = await openFileSource(image, { offset: size(offset, '--offset') });
   try {
     return { reader: await openExt4(source, { file: image }), close: () => source.close() };
   } catch (e) {
     await source.close();
     throw e;
   }
+}
+
+function partNumber(p: string): number {
+  const n = Number(p);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--partition must be a partition number (1, 2, …), not ${p}`);
+  return n;
+}
+
+/** The filesystem chosen is FAT: ls/cat go through the FAT reader instead. */
+class FatNotExt4 extends Error {
+  constructor(readonly fs: string, readonly image: { close(): Promise<void> }, readonly source: ByteSource) { super(fs); }
+}
+
+async function fatLs(e: FatNotExt4, path: string, o: { json?: boolean; l?: boolean; R?: boolean }): Promise<void> {
+  if (e.fs !== 'vfat') throw new IngotError('UNKNOWN_FILESYSTEM', `the filesystem is ${e.fs}: ls reads ext2/3/4 and FAT`);
+  const fat = await openFat(e.source);
+  const base = '/' + path.split('/').filter(Boolean).join('/');
+  const rows: { path: string; entry: FatDirEntry }[] = [];
+  if (o.R) { for await (const w of fat.walk(base)) if (w.path !== base) rows.push(w); }
+  else for (const entry of await fat.readdir(base)) rows.push({ path: `${base === '/' ? '' : base}/${entry.name}`, entry });
+  if (o.json) {
+    process.stdout.write(JSON.stringify(rows.map(({ path: p, entry }) => ({
+      path: p, type: entry.isDirectory ? 'dir' : 'file', mode: entry.isDirectory ? 0o755 : 0o644, uid: 0, gid: 0, size: entry.size,
+      mtime: entry.mtime ? Math.floor(entry.mtime.getTime() / 1000) : 0, linkTo: null, xattrs: {},
+    })), null, 2) + '\n');
+    return;
+  }
+  for (const { path: p, entry } of rows) {
+    const name = o.R ? p : entry.name;
+    process.stdout.write(o.l ? `${entry.isDirectory ? 'd' : '-'} ${String(entry.size).padStart(10)} ${entry.mtime?.toISOString() ?? ''} ${name}\n` : `${name}\n`);
+  }
+}
+
+async function fatCat(e: FatNotExt4, path: string): Promise<void> {
+  if (e.fs !== 'vfat') throw new IngotError('UNKNOWN_FILESYSTEM', `the filesystem is ${e.fs}: cat reads ext2/3/4 and FAT`);
+  const fat = await openFat(e.source);
+  for await (const chunk of fat.readStream(path)) if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
 }
 
 async function listEntry(reader: Ext4Reader, path: string, st: Ext4Stat, inode: Awaited<ReturnType<Ext4Reader['inode']>>) {
@@ -122,9 +172,14 @@ async function listEntry(reader: Ext4Reader, path: string, st: Ext4Stat, inode: 
   };
 }
 
-async function ls(image: string, path: string | undefined, o: { json?: boolean; l?: boolean; R?: boolean; offset?: string }): Promise<void> {
+async function ls(image: string, path: string | undefined, o: { json?: boolean; l?: boolean; R?: boolean; offset?: string; partition?: string }): Promise<void> {
   quietEpipe();
-  const { reader, close } = await openImage(image, o.offset);
+  let opened;
+  try { opened = await openImage(image, o.offset, o.partition); } catch (e) {
+    if (!(e instanceof FatNotExt4)) throw e;
+    try { return await fatLs(e, path ?? '/', o); } finally { await e.image.close(); }
+  }
+  const { reader, close } = opened;
   try {
     const p = path ?? '/';
     const top = await reader.lookup(p);
@@ -160,9 +215,14 @@ async function ls(image: string, path: string | undefined, o: { json?: boolean; 
   }
 }
 
-async function cat(image: string, path: string, o: { offset?: string }): Promise<void> {
+async function cat(image: string, path: string, o: { offset?: string; partition?: string }): Promise<void> {
   quietEpipe();
-  const { reader, close } = await openImage(image, o.offset);
+  let opened;
+  try { opened = await openImage(image, o.offset, o.partition); } catch (e) {
+    if (!(e instanceof FatNotExt4)) throw e;
+    try { return await fatCat(e, path); } finally { await e.image.close(); }
+  }
+  const { reader, close } = opened;
   try {
     const inode = await reader.lookup(path);
     const st = reader.statOf(inode);
@@ -200,19 +260,21 @@ export function registerFs(program: Command): void {
     .action(async (outPath: string, o: MkfsOpts & { reservedPercent?: string }) => mkfsExt4(outPath, { ...o, reserved: o.reservedPercent }));
 
   program.command('ls')
-    .description('list a directory (or file) of an ext2/3/4 image')
+    .description('list a directory (or file) of an ext2/3/4 or FAT filesystem in a disk image of any format')
     .argument('<image>', 'filesystem image')
     .argument('[path]', 'path inside the image', '/')
     .option('--json', 'JSON: [{path, type, mode, uid, gid, size, mtime, linkTo, xattrs (base64)}]')
     .option('-l', 'long listing')
     .option('-R', 'recursive')
+    .option('--partition <n>', 'partition number (default: the root or only Linux filesystem)')
     .option('--offset <bytes>', 'the filesystem starts at this byte offset of the image')
     .action(ls);
 
   program.command('cat')
-    .description('write a file of an ext2/3/4 image to stdout')
+    .description('write a file of an ext2/3/4 or FAT filesystem in a disk image of any format to stdout')
     .argument('<image>', 'filesystem image')
     .argument('<path>', 'path inside the image')
+    .option('--partition <n>', 'partition number (default: the root or only Linux filesystem)')
     .option('--offset <bytes>', 'the filesystem starts at this byte offset of the image')
     .action(cat);
 }
