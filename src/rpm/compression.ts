@@ -132,7 +132,11 @@ async function* gunzip(raw: Readable): AsyncGenerator<Buffer> {
       }
       if (ended || inf.destroyed) break;
       if (!inf.write(c)) {
-        await new Promise<void>((r) => { inf.once('drain', r); inf.once('end', r); inf.once('close', r); });
+        await new Promise<void>((r) => {
+          // Whichever fires first; the others are removed so waits do not pile up listeners.
+          const done = () => { inf.off('drain', done); inf.off('end', done); inf.off('close', done); r(); };
+          inf.once('drain', done); inf.once('end', done); inf.once('close', done);
+        });
       }
     }
     if (head) throw new RpmFormatError('DECOMPRESS', 'truncated gzip header');
