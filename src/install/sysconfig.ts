@@ -80,6 +80,8 @@ export function writeTimezone(tree: StagingTree, tz: TimezoneSpec): void {
   if (tz.name.split('/').some((p) => p === '..' || p === '.' || p === '')) throw new SysconfigError('BAD_TIMEZONE', 'invalid time zone name', { actual: tz.name });
   const zone = tree.lookup(`/usr/share/zoneinfo/${tz.name}`);
   if (!zone || zone.type !== 'file') {
+    // Without /etc/localtime glibc and systemd use UTC: an image without tzdata still gets what it asked for.
+    if (/^(Etc\/)?(UTC|UCT|Universal|Zulu)$/.test(tz.name)) return;
     throw new SysconfigError('UNKNOWN_TIMEZONE', `time zone ${tz.name} is not in the image's /usr/share/zoneinfo (is tzdata installed?)`, { field: 'timezone', actual: tz.name });
   }
   tree.mkdirp('/etc');
