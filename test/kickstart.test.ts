@@ -90,6 +90,13 @@ test('commented includes are not followed; relative includes chain three deep', 
   assert.equal(raw, ['rawhide/fedora-repo-rawhide.ks']);
 });
 
+test('space-separated option values as written in real kickstarts', () => {
+  const eln = loadKickstart(join(KS, 'f43/fedora-eln-guest.ks'));
+  assert.ok(eln.services.disable.includes('kdump') && eln.services.disable.includes('rhsmcertd'), eln.services.disable.join());
+  const docker = loadKickstart(join(KS, 'lorax/docs/fedora-docker.ks'));
+  assert.equal([docker.packages.core, docker.packages.instLangs], [false, ['en']]);
+});
+
 test('absolute installer-time includes are reported, not fatal', () => {
   const s = loadKickstart(join(KS, 'lorax/docs/fedora-minimal.ks'));
   assert.ok(s.ignored.some((i) => i.directive === '%include /tmp/arch-packages.ks'));

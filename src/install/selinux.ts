@@ -177,13 +177,25 @@ export class FileContexts {
     let best: Spec | undefined;
     for (const s of this.literals.get(key) ?? []) if (fits(s) && (!best || s.order > best.order)) best = s;
     if (best) return best.context;
-    let regexBest: Spec | undefined;
+    // Candidate lists: specs whose literal prefix is a prefix of the key, one list per trie
+    // node on the key's path, each in definition order. Walk them from the latest definition
+    // backwards (k-way merge) and stop at the first match: the last matching spec wins.
+    const lists: Spec[][] = [];
     let node: TrieNode | undefined = this.trie;
     for (let i = 0; node; i++) {
-      for (const s of node.specs) if ((!regexBest || s.order > regexBest.order) && fits(s) && s.re!.test(key)) regexBest = s;
+      if (node.specs.length) lists.push(node.specs);
       node = i < key.length ? node.next.get(key[i]!) : undefined;
     }
-    return regexBest ? regexBest.context : undefined;
+    const idx = lists.map((l) => l.length - 1);
+    for (;;) {
+      let pick = -1;
+      for (let k = 0; k < lists.length; k++) {
+        if (idx[k]! >= 0 && (pick < 0 || lists[k]![idx[k]!]!.order > lists[pick]![idx[pick]!]!.order)) pick = k;
+      }
+      if (pick < 0) return undefined;
+      const s = lists[pick]![idx[pick]!--]!;
+      if (fits(s) && s.re!.test(key)) return s.context;
+    }
   }
 }
 

@@ -178,13 +178,13 @@ const IGNORED: Record<string, string> = {
   sshpw: 'installer-environment ssh password', timesource: 'NTP configuration is left to the chrony package',
   ostreesetup: 'ostree deployments are not supported', liveimg: 'live image payloads are not supported',
   raid: 'software RAID is not supported',
-  key: 'installation key', langsupport: 'obsolete', keyboard_legacy: '', lilo: 'obsolete', lilocheck: 'obsolete',
+  key: 'installation key', langsupport: 'obsolete', lilo: 'obsolete', lilocheck: 'obsolete',
   harddrive: 'installation source on a disk', cdrom: 'installation source on a CD', nfs: 'installation source on NFS',
   updates: 'installer updates image', rescue: 'installer rescue mode', realm: 'realm join happens on first boot',
   iscsi: 'installer storage', iscsiname: 'installer storage', fcoe: 'installer storage', zfcp: 'installer storage',
   multipath: 'installer storage', dmraid: 'installer storage', nvdimm: 'installer storage', snapshot: 'LVM snapshots',
   mount: 'installer storage', zipl: 's390 boot loader', module: 'DNF modules are not supported', rhsm: 'subscription',
-  syspurpose: 'subscription', selinuxlabel: '', firstbootlegacy: '',
+  syspurpose: 'subscription',
 };
 
 const SECTIONS = new Set(['packages', 'pre', 'pre-install', 'post', 'traceback', 'onerror', 'addon', 'anaconda', 'certificate']);
