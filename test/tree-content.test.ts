@@ -28,7 +28,8 @@ test('put buffers and streams; spans read back at any offset', async () => {
   assert.ok(mid.equals(b.subarray(1_999_000, 2_004_000)));
   assert.is(await ca.read(Buffer.alloc(10), a.length), 0, 'read at EOF');
   assert.is(store.bytesStored, a.length + b.length);
-  // The segment file holds exactly the appended bytes (nothing else kept in memory).
+  // After a flush the segment files hold exactly the appended bytes.
+  await store.flush();
   const seg = readdirSync(store.dir).map((f) => statSync(join(store.dir, f)).size).reduce((x, y) => x + y, 0);
   assert.is(seg, a.length + b.length);
   await store.dispose();
@@ -55,6 +56,8 @@ test('concurrent puts are serialized and each reads back its own bytes', async (
   const cs = await Promise.all(bufs.map((b) => store.put(b)));
   for (let i = 0; i < bufs.length; i++) assert.ok((await readAll(cs[i]!)).equals(bufs[i]!), `content ${i}`);
   assert.ok(readdirSync(store.dir).length > 1, 'rolled over to several segments');
+  await store.flush();
+  for (let i = 0; i < bufs.length; i++) assert.ok((await readAll(cs[i]!)).equals(bufs[i]!), `content ${i} after flush`);
   await store.dispose();
 });
 
@@ -79,6 +82,22 @@ test('sparse contents keep only data ranges; holes read as zeros', async () => {
   await rejects(store.putSparse(100, [{ offset: 50, data: randomBytes(1) }, { offset: 10, data: randomBytes(1) }]));
   // A failed put leaves no bytes behind.
   assert.is(store.bytesStored, 4096 + 10_000);
+  await store.dispose();
+});
+
+test('reads are right while appends are buffered, being written, and on disk', async () => {
+  const store = ContentStore.create({ dir: work });
+  const parts = Array.from({ length: 300 }, (_, i) => randomBytes(1 + ((i * 7919) % 70_000)));
+  const big = randomBytes(9 << 20); // larger than the write buffer: written directly
+  const cs = [];
+  for (const [i, p] of parts.entries()) {
+    cs.push(store.put(i === 150 ? big : p));
+    // Read earlier contents while later puts are in flight.
+    if (i % 25 === 0 && i > 0) { const c = await cs[i - 1]!; assert.ok((await readAll(c)).equals(i - 1 === 150 ? big : parts[i - 1]!)); }
+  }
+  const all = await Promise.all(cs);
+  const reads = await Promise.all(all.map((c) => readAll(c)));
+  reads.forEach((r, i) => assert.ok(r.equals(i === 150 ? big : parts[i]!), `content ${i}`));
   await store.dispose();
 });
 

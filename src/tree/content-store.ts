@@ -49,6 +49,13 @@ async function readSparse(
   return n;
 }
 
+async function writeAll(fh: FileHandle, data: Uint8Array, pos: number): Promise<void> {
+  for (let done = 0; done < data.length;) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, pos + done);
+    done += bytesWritten;
+  }
+}
+
 /** Read exactly `dst.length` bytes at `pos` (short reads only at EOF, which is an error here). */
 async function readFully(fh: FileHandle, dst: Uint8Array, pos: number, what: string): Promise<void> {
   let done = 0;
@@ -200,7 +207,14 @@ export interface ContentStoreOptions {
   segmentSize?: number;
 }
 
-interface Segment { path: string; fh: FileHandle; size: number }
+/**
+ * A segment file. `size` counts every appended byte; bytes from `flushed` on
+ * are still in `buf` (appends are coalesced into large writes).
+ */
+interface Segment { path: string; fh: FileHandle; size: number; flushed: number; buf: Buffer; bufLen: number; pending?: Buffer }
+
+/** Appends are gathered into writes of this size. */
+const WRITE_BUFFER = 4 << 20;
 
 /**
  * Append-only on-disk store. Writes are serialized (one append position per
@@ -280,8 +294,7 @@ export class ContentStore {
       const hit = this.byDigest.get(key);
       if (hit) {
         // Identical bytes already stored: roll the append back.
-        await seg.fh.truncate(start);
-        seg.size = start;
+        await this.rollback(seg, start);
         return hit;
       }
       const c = new StoredContent(this, this.segments.indexOf(seg), start, size, ranges);
@@ -297,13 +310,16 @@ export class ContentStore {
     let len = 0;
     const write = async (chunk: Uint8Array): Promise<void> => {
       hash?.update(chunk);
-      let done = 0;
-      while (done < chunk.length) {
-        const { bytesWritten } = await seg.fh.write(chunk, done, chunk.length - done, seg.size);
-        done += bytesWritten;
-        seg.size += bytesWritten;
-      }
       len += chunk.length;
+      if (seg.bufLen + chunk.length > seg.buf.length) await this.flushSegment(seg);
+      if (chunk.length >= seg.buf.length) {
+        await writeAll(seg.fh, chunk, seg.flushed);
+        seg.flushed += chunk.length;
+      } else {
+        seg.buf.set(chunk, seg.bufLen);
+        seg.bufLen += chunk.length;
+      }
+      seg.size += chunk.length;
     };
     const start = seg.size;
     try {
@@ -311,11 +327,38 @@ export class ContentStore {
       else for await (const chunk of source) await write(chunk instanceof Uint8Array ? chunk : Buffer.from(chunk as string));
     } catch (e) {
       // Leave no half-written span behind (the store stays append-only and consistent).
-      await seg.fh.truncate(start).catch(() => {});
-      seg.size = start;
+      await this.rollback(seg, start).catch(() => {});
       throw e;
     }
     return len;
+  }
+
+  /** Write the buffered appends of `seg` to its file. */
+  private async flushSegment(seg: Segment): Promise<void> {
+    if (seg.bufLen === 0) return;
+    // Hand the filled buffer to the write and continue into a fresh one, so readers copying from it stay correct.
+    const data = seg.buf.subarray(0, seg.bufLen);
+    seg.pending = data;
+    seg.buf = Buffer.allocUnsafe(WRITE_BUFFER);
+    seg.bufLen = 0;
+    try {
+      await writeAll(seg.fh, data, seg.flushed);
+      seg.flushed += data.length;
+    } finally {
+      seg.pending = undefined;
+    }
+  }
+
+  /** Drop everything appended from `start` on. */
+  private async rollback(seg: Segment, start: number): Promise<void> {
+    if (start >= seg.flushed) {
+      seg.bufLen = start - seg.flushed;
+    } else {
+      seg.bufLen = 0;
+      await seg.fh.truncate(start);
+      seg.flushed = start;
+    }
+    seg.size = start;
   }
 
   private serialized<T>(fn: () => Promise<T>): Promise<T> {
@@ -328,8 +371,9 @@ export class ContentStore {
   private async currentSegment(): Promise<Segment> {
     let seg = this.segments[this.segments.length - 1];
     if (!seg || seg.size >= this.segmentSize) {
+      if (seg) await this.flushSegment(seg);
       const path = join(this.dir, `segment-${this.segments.length}.bin`);
-      seg = { path, fh: await open(path, 'w+'), size: 0 };
+      seg = { path, fh: await open(path, 'w+'), size: 0, flushed: 0, buf: Buffer.allocUnsafe(WRITE_BUFFER), bufLen: 0 };
       this.segments.push(seg);
     }
     return seg;
@@ -339,7 +383,36 @@ export class ContentStore {
   async readAt(segment: number, dst: Uint8Array, pos: number): Promise<void> {
     const seg = this.segments[segment];
     if (!seg || this.disposed) throw new ContentStoreError('CONTENT_STORE_CLOSED', 'content store already disposed', { file: this.dir });
+    // Bytes not yet written are copied from memory first (synchronously, so the buffers cannot
+    // change underneath); the rest is on disk already, and the on-disk part only ever grows.
+    const flushed = seg.flushed;
+    const end = pos + dst.length;
+    if (end > flushed) {
+      const pending = seg.pending;
+      const pendingEnd = flushed + (pending?.length ?? 0);
+      for (let p = Math.max(pos, flushed); p < end;) {
+        if (pending && p < pendingEnd) {
+          const n = Math.min(end, pendingEnd) - p;
+          dst.set(pending.subarray(p - flushed, p - flushed + n), p - pos);
+          p += n;
+        } else {
+          const bufStart = pendingEnd;
+          if (p - bufStart + (end - p) > seg.bufLen) {
+            throw new ContentStoreError('CONTENT_SHORT_READ', 'read beyond the stored bytes', { file: seg.path, offset: p });
+          }
+          dst.set(seg.buf.subarray(p - bufStart, end - bufStart), p - pos);
+          p = end;
+        }
+      }
+      if (pos >= flushed) return;
+      dst = dst.subarray(0, flushed - pos);
+    }
     await readFully(seg.fh, dst, pos, seg.path);
+  }
+
+  /** Write all buffered appends to the segment files. */
+  flush(): Promise<void> {
+    return this.serialized(async () => { for (const seg of this.segments) await this.flushSegment(seg); });
   }
 
   /** Close and delete the segment files. Contents from this store are unreadable afterwards. */
