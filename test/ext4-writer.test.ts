@@ -99,7 +99,7 @@ test('empty tree: e2fsck clean, features as asked', async () => {
   const img = await build(new StagingTree(), { label: 'empty' });
   assertClean(img);
   const h = dumpe2fsHeader(img);
-  for (const f of ['has_journal', 'ext_attr', 'dir_index', 'filetype', 'extent', 'flex_bg', 'sparse_super', 'large_file', 'huge_file', 'dir_nlink', 'extra_isize', 'metadata_csum']) {
+  for (const f of ['has_journal', 'resize_inode', 'ext_attr', 'dir_index', 'filetype', 'extent', 'flex_bg', 'sparse_super', 'large_file', 'huge_file', 'dir_nlink', 'extra_isize', 'metadata_csum']) {
     assert.ok(new RegExp(`features:.*\\b${f}\\b`).test(h), `${f} missing in ${h}`);
   }
   assert.match(h, /Filesystem volume name:\s+empty/);
@@ -126,7 +126,7 @@ for (const combo of [
   { blockSize: 1024, bit64: true }, { blockSize: 4096, bit64: true },
   { journal: false }, { journal: false, bit64: true, blockSize: 2048 },
   { metadataCsum: false }, { metadataCsum: false, blockSize: 1024, journal: false },
-  { hashVersion: 'tea' }, { hashVersion: 'legacy' }, { inodeSize: 512 },
+  { hashVersion: 'tea' }, { hashVersion: 'legacy' }, { inodeSize: 512 }, { resizeInode: false, blockSize: 1024 },
 ] as Ext4Options[]) {
   test(`feature combination ${JSON.stringify(combo)}: e2fsck clean, round trip, dumpe2fs features`, async () => {
     const t = everyType();
@@ -141,6 +141,7 @@ for (const combo of [
     assert.is(/has_journal/.test(feats), combo.journal !== false, feats);
     assert.is(/metadata_csum/.test(feats), combo.metadataCsum !== false, feats);
     assert.is(/uninit_bg/.test(feats), combo.metadataCsum === false, feats);
+    assert.is(/resize_inode/.test(feats), combo.resizeInode !== false, feats);
   });
 }
 
@@ -220,6 +221,11 @@ test('resize2fs grows the image and e2fsck stays clean', async () => {
   assert.is(rs.code, 0, rs.out);
   assertClean(img);
   assert.match(dumpe2fsHeader(img), /Block count:\s+262144/);
+  // Past the first descriptor block (128 groups = 16 GiB): uses the reserved GDT blocks of resize_inode.
+  assert.is(run('truncate', ['-s', '20G', img]).code, 0);
+  const big = run('resize2fs', [img, '20G']);
+  assert.is(big.code, 0, big.out);
+  assertClean(img);
 });
 
 test('same seed and SOURCE_DATE_EPOCH give byte-identical images', async () => {

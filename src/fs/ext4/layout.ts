@@ -14,6 +14,8 @@ export interface GeometryInput {
   desc64: boolean;
   /** Groups per flex group (power of two). */
   flexSize: number;
+  /** Reserve descriptor blocks for growth (resize_inode), as mke2fs: room for 1024x the size. */
+  reserveGdt: boolean;
 }
 
 export class Geometry {
@@ -28,6 +30,8 @@ export class Geometry {
   readonly itableBlocks: number;
   readonly descSize: number;
   readonly gdtBlocks: number;
+  /** s_reserved_gdt_blocks: descriptor blocks kept free after each table copy for online growth. */
+  readonly reservedGdtBlocks: number;
   readonly flexSize: number;
 
   constructor(inp: GeometryInput) {
@@ -73,6 +77,14 @@ export class Geometry {
     this.inodesCount = ipg * groups;
     this.itableBlocks = (ipg * inp.inodeSize) / B;
     this.gdtBlocks = Math.ceil((groups * this.descSize) / B);
+    let rsv = 0;
+    if (inp.reserveGdt) {
+      // e2fsprogs calc_reserved_gdt_blocks: enough for 1024x the blocks (capped at 2^32), at most one indirect block's worth.
+      const max = blocks < 0xffffffff / 1024 ? blocks * 1024 : 0xffffffff;
+      const rsvGroups = Math.ceil((max - this.firstDataBlock) / this.blocksPerGroup);
+      rsv = Math.min(B / 4, Math.max(0, Math.ceil(rsvGroups / (B / this.descSize)) - this.gdtBlocks));
+    }
+    this.reservedGdtBlocks = rsv;
   }
 
   groupFirstBlock(g: number): number {
@@ -85,7 +97,7 @@ export class Geometry {
 
   /** Blocks taken by a superblock copy and the descriptor table in group g (0 without a backup). */
   superOverhead(g: number): number {
-    return hasSuper(g) ? 1 + this.gdtBlocks : 0;
+    return hasSuper(g) ? 1 + this.gdtBlocks + this.reservedGdtBlocks : 0;
   }
 
   /** Metadata blocks of the whole filesystem (superblocks, descriptors, bitmaps, inode tables). */

@@ -25,7 +25,7 @@ import { buildExtentTree, extentTreeBlocks, toExtents, type ExtentRec } from './
 import { defaultJournalBlocks, journalSuperblock } from './journal.js';
 import { BlockAllocator, Geometry, hasSuper } from './layout.js';
 import {
-  COMPAT_DIR_INDEX, COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, DX_HASH_HALF_MD4, DX_HASH_LEGACY, DX_HASH_TEA,
+  COMPAT_DIR_INDEX, COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, COMPAT_RESIZE_INODE, EXT4_RESIZE_INO, DX_HASH_HALF_MD4, DX_HASH_LEGACY, DX_HASH_TEA,
   EXT2_FLAGS_SIGNED_HASH, EXT4_BG_INODE_UNINIT, EXT4_BG_INODE_ZEROED, EXT4_EXTENTS_FL, EXT4_GOOD_OLD_FIRST_INO,
   EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL, EXT4_JOURNAL_INO, EXT4_NAME_LEN, EXT4_ROOT_INO, EXT4_SUPER_MAGIC,
   EXTRA_ISIZE, FT_BLKDEV, FT_CHRDEV, FT_DIR, FT_FIFO, FT_REG_FILE, FT_SOCK, FT_SYMLINK, GroupDescriptor32,
@@ -65,6 +65,8 @@ export interface Ext4Options {
   journalBlocks?: number;
   /** metadata_csum (default true); false uses the older uninit_bg crc16 descriptors. */
   metadataCsum?: boolean;
+  /** resize_inode: reserved descriptor blocks so a mounted filesystem can grow 1024x (default true). */
+  resizeInode?: boolean;
   /** 64bit feature: 64-byte descriptors, more than 2^32 blocks (default false). */
   bit64?: boolean;
   hashVersion?: 'half_md4' | 'tea' | 'legacy';
@@ -323,7 +325,10 @@ function inodesWanted(o: Ext4Options, bytes: number, used: number): number {
 function geometryFor(o: Ext4Options, r: Resolved, bytes: number, used: number): Geometry {
   const blocks = Math.floor(bytes / r.blockSize);
   if (!r.bit64 && blocks > 0xffffffff) throw new Ext4Error('EXT4_TOO_LARGE', 'more than 2^32 blocks needs the 64bit feature');
-  return new Geometry({ blockSize: r.blockSize, blocksCount: blocks, inodeSize: r.inodeSize, inodesWanted: inodesWanted(o, bytes, used), desc64: r.bit64, flexSize: 16 });
+  return new Geometry({
+    blockSize: r.blockSize, blocksCount: blocks, inodeSize: r.inodeSize, inodesWanted: inodesWanted(o, bytes, used), desc64: r.bit64,
+    flexSize: 16, reserveGdt: o.resizeInode ?? true,
+  });
 }
 
 function journalBlocksFor(o: Ext4Options, r: Resolved, blocks: number): number {
@@ -429,7 +434,7 @@ export async function writeExt4(tree: StagingTree, target: BlockTarget, options:
 
   // Superblock and descriptor copies, then each flex group's bitmaps and inode tables.
   if (geo.firstDataBlock) alloc.mark(0, geo.firstDataBlock);
-  for (let g = 0; g < G; g++) if (hasSuper(g)) alloc.mark(geo.groupFirstBlock(g), 1 + geo.gdtBlocks);
+  for (let g = 0; g < G; g++) if (hasSuper(g)) alloc.mark(geo.groupFirstBlock(g), geo.superOverhead(g));
   const takeAfter = (from: number, count: number): number => {
     let s = from;
     for (;;) {
@@ -522,6 +527,35 @@ export async function writeExt4(tree: StagingTree, target: BlockTarget, options:
     return tb;
   };
 
+  /**
+   * Inode 7 (resize_inode, ext4 docs "Resize inode"; e2fsprogs res_gdt.c): a double-indirect block whose
+   * entries are the primary reserved descriptor blocks; each of those, read as an indirect block, lists
+   * the same reserved block in every backup group.
+   */
+  const resizeInode = async (): Promise<Uint8Array> => {
+    const rsv = geo.reservedGdtBlocks;
+    const apb = B / 4;
+    const [dindRun] = alloc.alloc(1);
+    const dind = new Uint8Array(B);
+    const backups: number[] = [];
+    for (let g = 1; g < G; g++) if (hasSuper(g)) backups.push(g);
+    const primary0 = geo.firstDataBlock + 1 + geo.gdtBlocks;
+    for (let k = 0; k < rsv; k++) {
+      const blk = primary0 + k;
+      put32(dind, ((geo.gdtBlocks + k) % apb) * 4, blk);
+      const list = new Uint8Array(B);
+      backups.forEach((g, i) => put32(list, i * 4, blk + g * geo.blocksPerGroup));
+      await target.write(list, blk * B);
+    }
+    await target.write(dind, dindRun!.start * B);
+    const raw = baseInode(S_IFREG | 0o600, { a: fsTime, m: fsTime, c: fsTime });
+    const bytes = (apb * apb + apb + 12) * B;
+    InodeStruct.encode({ i_links_count: 1, i_size_lo: bytes >>> 0, i_size_high: Math.floor(bytes / 2 ** 32) }, raw);
+    put32(raw, 0x28 + 13 * 4, dindRun!.start);
+    setBlocks(raw, 1 + rsv * (1 + backups.length));
+    return raw;
+  };
+
   // Reserved inodes 1..10 (only 2 and 8 are used): zeroed with a valid checksum, as mke2fs leaves them.
   for (let ino = 1; ino < EXT4_GOOD_OLD_FIRST_INO; ino++) {
     if (ino === EXT4_ROOT_INO) continue;
@@ -532,6 +566,8 @@ export async function writeExt4(tree: StagingTree, target: BlockTarget, options:
       const ext = toExtents(journalRuns.map((x, k) => ({ lblk: journalRuns.slice(0, k).reduce((s, y) => s + y.count, 0), len: x.count, pblk: x.start })));
       const tb = await mapExtents(ino, raw, ext, 0);
       setBlocks(raw, jBlocks + tb);
+    } else if (ino === EXT4_RESIZE_INO && geo.reservedGdtBlocks > 0) {
+      raw = await resizeInode();
     } else {
       raw = new Uint8Array(isz);
       InodeStruct.encode({ i_extra_isize: EXTRA_ISIZE }, raw);
@@ -734,7 +770,8 @@ export async function writeExt4(tree: StagingTree, target: BlockTarget, options:
     s_mtime: 0, s_wtime: time >>> 0, s_mnt_count: 0, s_max_mnt_count: 0xffff, s_magic: EXT4_SUPER_MAGIC, s_state: 1, s_errors: 1,
     s_minor_rev_level: 0, s_lastcheck: time >>> 0, s_checkinterval: 0, s_creator_os: 0, s_rev_level: 1,
     s_def_resuid: 0, s_def_resgid: 0, s_first_ino: EXT4_GOOD_OLD_FIRST_INO, s_inode_size: isz,
-    s_feature_compat: COMPAT_EXT_ATTR | COMPAT_DIR_INDEX | (jBlocks > 0 ? COMPAT_HAS_JOURNAL : 0),
+    s_feature_compat: COMPAT_EXT_ATTR | COMPAT_DIR_INDEX | (jBlocks > 0 ? COMPAT_HAS_JOURNAL : 0) | (geo.reservedGdtBlocks ? COMPAT_RESIZE_INODE : 0),
+    s_reserved_gdt_blocks: geo.reservedGdtBlocks,
     s_feature_incompat: INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_FLEX_BG | (r.bit64 ? INCOMPAT_64BIT : 0),
     s_feature_ro_compat: RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_HUGE_FILE | RO_COMPAT_DIR_NLINK |
       RO_COMPAT_EXTRA_ISIZE | (r.csum ? RO_COMPAT_METADATA_CSUM : RO_COMPAT_GDT_CSUM),
