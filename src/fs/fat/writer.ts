@@ -261,18 +261,32 @@ function isZero(b: Uint8Array): boolean {
   return true;
 }
 
-async function writeFileData(target: BlockTarget, f: FileNode, base: number, buf: Uint8Array): Promise<void> {
+/**
+ * Copy a file's data ranges to its cluster run. Reading the next chunk
+ * overlaps writing the current one (two buffers), since both are I/O.
+ */
+async function writeFileData(target: BlockTarget, f: FileNode, base: number, bufs: [Uint8Array, Uint8Array]): Promise<void> {
   const content = f.inode.content!;
   const ranges = content.dataRanges ? content.dataRanges() : [{ offset: 0, length: content.size }];
-  for (const r of ranges) {
-    for (let pos = r.offset; pos < r.offset + r.length;) {
-      const n = Math.min(buf.length, r.offset + r.length - pos);
-      const chunk = buf.subarray(0, n);
-      const got = await content.read(chunk, pos);
-      if (got !== n) throw new FatError('FAT_SHORT_READ', `content ended at ${pos + got}, size says ${content.size}`, { file: f.path });
-      // All-zero blocks stay holes in the fresh target.
-      if (!isZero(chunk)) await target.write(chunk, base + pos);
-      pos += n;
+  const chunks: { pos: number; n: number }[] = [];
+  for (const r of ranges) for (let pos = r.offset; pos < r.offset + r.length; pos += bufs[0].length) chunks.push({ pos, n: Math.min(bufs[0].length, r.offset + r.length - pos) });
+  const load = async (i: number): Promise<Uint8Array> => {
+    const { pos, n } = chunks[i]!;
+    const chunk = bufs[i & 1]!.subarray(0, n);
+    const got = await content.read(chunk, pos);
+    if (got !== n) throw new FatError('FAT_SHORT_READ', `content ended at ${pos + got}, size says ${content.size}`, { file: f.path });
+    return chunk;
+  };
+  let next = chunks.length ? load(0) : undefined;
+  for (let i = 0; i < chunks.length; i++) {
+    const chunk = await next!;
+    next = i + 1 < chunks.length ? load(i + 1) : undefined;
+    // All-zero blocks stay holes in the fresh target.
+    try {
+      if (!isZero(chunk)) await target.write(chunk, base + chunks[i]!.pos);
+    } catch (e) {
+      await next?.catch(() => undefined);
+      throw e;
     }
   }
 }
@@ -313,7 +327,7 @@ export async function writeFat(
   const dataStart = sector(g.firstDataSector);
   const clusterOffset = (c: number) => dataStart + (c - 2) * cs;
   let files = 0, dirs = 0;
-  const io = new Uint8Array(IO_CHUNK);
+  const io: [Uint8Array, Uint8Array] = [new Uint8Array(IO_CHUNK), new Uint8Array(IO_CHUNK)];
   for (const d of walkDirs(root)) {
     dirs++;
     const isRoot = d === root;
