@@ -54,10 +54,17 @@ export interface DescribedPartition extends FsProbe {
 /**
  * The partition table of `source` with a filesystem probe of each partition
  * — the shape `ingot info` reports (formats/info.ts `setPartitionReader`).
- * A disk without a table is probed as a whole (a bare filesystem image).
+ * When no partition is found, the whole disk is probed as a bare filesystem
+ * (`filesystem`): a FAT boot sector also reads as an empty MBR, as in sfdisk.
  */
-export async function describePartitions(source: ByteSource): Promise<{ table: 'gpt' | 'mbr' | null; partitions: DescribedPartition[]; warnings: string[] }> {
+export async function describePartitions(source: ByteSource): Promise<{
+  table: 'gpt' | 'mbr' | null; partitions: DescribedPartition[]; filesystem?: FsProbe; warnings: string[];
+}> {
   const t = await readPartitionTable(source);
+  if (t.partitions.length === 0) {
+    const whole = await probeFilesystem(source);
+    return { table: t.type, partitions: [], ...(whole.fs ? { filesystem: whole } : {}), warnings: t.warnings };
+  }
   const partitions: DescribedPartition[] = [];
   for (const p of t.partitions) {
     const inside = p.start + p.size <= source.size && !isContainer(p);
