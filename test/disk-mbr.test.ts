@@ -108,6 +108,8 @@ test('bad requests are typed errors', async () => {
     .then(() => assert.unreachable(), (e: unknown) => assert.ok(e instanceof PartitionTableError && e.code === 'MBR_BAD_TYPE'));
   await writeImage('t2.img', 4 * MiB, { type: 'mbr', partitions: [{ start: MiB, size: 8 * MiB }] })
     .then(() => assert.unreachable(), (e: unknown) => assert.ok(e instanceof PartitionTableError && e.code === 'TABLE_RANGE'));
+  await writeImage('t3.img', 8 * MiB, { type: 'mbr', partitions: [{ start: MiB, size: 2 * MiB }, { start: 2 * MiB, size: MiB }] })
+    .then(() => assert.unreachable(), (e: unknown) => assert.ok(e instanceof PartitionTableError && e.code === 'MBR_OVERLAP'));
   assert.throws(() => computeLayout([{ size: MiB }, { size: MiB }, { size: MiB }, { size: MiB }, { size: MiB, logical: true }], 64 * MiB, { table: 'mbr' }),
     (e: unknown) => e instanceof LayoutError);
 });

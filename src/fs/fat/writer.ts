@@ -196,7 +196,8 @@ function encodeDirectory(d: DirNode, bytes: number, isRoot: boolean, label: stri
       const chunks = longNameChunks(c.name);
       const sum = shortNameChecksum(c.short.bytes);
       for (let i = chunks.length; i >= 1; i--) {
-        const ch = Buffer.from(chunks[i - 1]!.buffer, chunks[i - 1]!.byteOffset, 26);
+        const ch = Buffer.alloc(26);
+        chunks[i - 1]!.forEach((u, k) => ch.writeUInt16LE(u, k * 2));
         put((o) => LongNameEntry.encode({
           ord: i | (i === chunks.length ? LAST_LONG_ENTRY : 0), name1: ch.subarray(0, 10), attr: ATTR_LONG_NAME, type: 0, chksum: sum,
           name2: ch.subarray(10, 22), fstClusLo: 0, name3: ch.subarray(22, 26),
