@@ -9,6 +9,7 @@ import { SubSource } from './subsource.js';
 import { readPartitionTable, type PartitionInfo } from './table.js';
 import { openFat } from '../fs/fat/reader.js';
 import { IngotError } from '../errors.js';
+import { PartitionTableError } from './errors.js';
 
 export interface FsProbe { fs: string | null; label: string | null; fsUuid: string | null }
 
@@ -78,4 +79,24 @@ export async function describePartitions(source: ByteSource): Promise<{
 
 function isContainer(p: PartitionInfo): boolean {
   return p.type === '5' || p.type === 'f' || p.type === '85' || p.type === 'ee';
+}
+
+/**
+ * The window of partition `index` (as `ls`/`cat --partition N` name it), or
+ * the whole source when `index` is undefined. Unknown index or a partition
+ * passing the end of the disk → PartitionTableError.
+ */
+export async function openPartition(source: ByteSource, index?: number): Promise<{ source: ByteSource; partition?: PartitionInfo }> {
+  if (index === undefined) return { source };
+  const t = await readPartitionTable(source);
+  const p = t.partitions.find((q) => q.index === index);
+  if (!p) {
+    throw new PartitionTableError('NO_SUCH_PARTITION', `no partition ${index}`, {
+      expected: t.partitions.length ? `one of ${t.partitions.map((q) => q.index).join(', ')}` : 'a partitioned disk', actual: String(index),
+    });
+  }
+  if (p.start + p.size > source.size) {
+    throw new PartitionTableError('PARTITION_RANGE', `partition ${index} ends at ${p.start + p.size}, past the ${source.size}-byte disk`, { offset: p.start });
+  }
+  return { source: new SubSource(source, p.start, p.size), partition: p };
 }
