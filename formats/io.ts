@@ -46,7 +46,7 @@ export interface FileWindow { offset: number; size: number; label: string }
 
 /** A read-only image file with bounds-checked positioned reads. */
 export class ImageFile {
-  private constructor(readonly fh: FileHandle, readonly path: string, readonly size: number, private readonly base: number) {}
+  private constructor(readonly fh: FileHandle, readonly path: string, readonly size: number, readonly base: number) {}
 
   /**
    * Open `path`, or a window of it (a member stored inside a tar or zip): then
@@ -249,11 +249,22 @@ export class OutputFile {
 
   async flushPending(): Promise<void> {
     if (this.pendingLen === 0) return;
-    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingLen);
-    const pos = this.pendingStart;
+    const bufs = this.pending;
+    let pos = this.pendingStart;
+    const total = this.pendingLen;
     this.pending = [];
     this.pendingLen = 0;
-    await this.writeRaw(buf, pos);
+    if (bufs.length === 1) { await this.writeRaw(bufs[0]!, pos); return; }
+    // One writev for the coalesced pieces: no concatenation copy.
+    let left = bufs;
+    let remaining = total;
+    while (remaining > 0) {
+      const { bytesWritten } = await this.fh.writev(left, pos);
+      remaining -= bytesWritten;
+      pos += bytesWritten;
+      if (remaining > 0) left = dropBytes(left, bytesWritten);
+    }
+    this.end = Math.max(this.end, pos);
   }
 
   /** Flush, set the final length (holes at the end stay holes) and close. */
@@ -261,7 +272,7 @@ export class OutputFile {
     try {
       await this.flushPending();
       await this.fh.truncate(length ?? this.end);
-      await this.fh.sync();
+      await this.fh.datasync();
     } finally {
       await this.fh.close();
     }
@@ -271,6 +282,16 @@ export class OutputFile {
     this.pending = [];
     await this.fh.close().catch(() => undefined);
   }
+}
+
+function dropBytes(bufs: Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const b of bufs) {
+    if (n >= b.length) { n -= b.length; continue; }
+    out.push(n > 0 ? b.subarray(n) : b);
+    n = 0;
+  }
+  return out;
 }
 
 /** Run `body` with an OutputFile on `path`; always closes it. */

@@ -1,18 +1,69 @@
 /**
- * raw: the disk bytes as they are. Node has no SEEK_DATA/SEEK_HOLE, so the
- * allocation map of a raw file is found by scanning it in large reads and
- * dropping all-zero blocks (reading a hole costs the kernel a zero-page copy,
- * no disk I/O). The writer produces a sparse file: only non-zero blocks are
- * written, the rest is left as holes by truncating to the virtual size.
+ * raw: the disk bytes as they are.
+ *
+ * Allocation map: Node has no SEEK_DATA/SEEK_HOLE, so the file's data
+ * extents come from lseek(2) through fs-ext (a small native addon built from
+ * source); holes are then never read. Where that is unavailable (the addon
+ * failed to build, or the filesystem answers EINVAL) the file is scanned in
+ * large reads and all-zero blocks are dropped — reading a hole costs the
+ * kernel a zero-page copy, no disk I/O. Inside data extents zero blocks are
+ * still dropped, so written zeros do not become data either.
+ *
+ * The writer produces a sparse file: only non-zero blocks are written, the
+ * rest stays a hole (the file is truncated to the virtual size).
  */
+import { createRequire } from 'node:module';
 import type { ByteSource, Range } from '../src/disk/target.js';
 import { CHUNK, ImageFile, type FileWindow, clip, dataRuns, splitNonZero, withOutput, type DataRun, type RunSource } from './io.js';
 
-/** Granularity of the zero scan: qemu-img's default zero-detection unit is 4 KiB sectors; 64 KiB keeps it cheap. */
+/** Granularity of the zero scan: 64 KiB keeps it cheap and matches the default qcow2 cluster. */
 export const RAW_SCAN_BLOCK = 64 * 1024;
+const SEEK_DATA = 3, SEEK_HOLE = 4; // Linux <unistd.h>
+
+type SeekFn = (fd: number, offset: number, whence: number) => number;
+let seekSync: SeekFn | null | undefined;
+function lseek(): SeekFn | null {
+  if (seekSync === undefined) {
+    try {
+      seekSync = (createRequire(import.meta.url)('fs-ext') as { seekSync: SeekFn }).seekSync;
+    } catch {
+      seekSync = null;
+    }
+  }
+  return seekSync;
+}
+
+/** Data extents of [base, base+size) of `fd` by SEEK_DATA/SEEK_HOLE, or null when the system cannot tell. */
+export function dataExtents(fd: number, base: number, size: number): Range[] | null {
+  const seek = lseek();
+  if (!seek || process.platform !== 'linux') return null;
+  const out: Range[] = [];
+  let pos = base;
+  const end = base + size;
+  try {
+    while (pos < end) {
+      let d: number;
+      try {
+        d = seek(fd, pos, SEEK_DATA);
+      } catch (e) {
+        if ((e as { code?: string }).code === 'ENXIO') break; // no data after pos
+        throw e;
+      }
+      if (d >= end) break;
+      const h = Math.min(end, seek(fd, d, SEEK_HOLE));
+      if (h <= d) return null;
+      out.push({ offset: d - base, length: h - d });
+      pos = h;
+    }
+  } catch {
+    return null;
+  }
+  return out;
+}
 
 export class RawSource implements RunSource {
   readonly format = 'raw';
+  private extents: Range[] | null | undefined;
   private constructor(readonly file: ImageFile, readonly size: number, private readonly base: number) {}
 
   /** A raw image file, or a window of one (a stored tar/zip member). */
@@ -33,17 +84,38 @@ export class RawSource implements RunSource {
     return n;
   }
 
+  /** The file system's data extents (in this source's coordinates), or null. */
+  private fsExtents(): Range[] | null {
+    if (this.extents === undefined) {
+      const ext = dataExtents(this.file.fh.fd, this.file.base + this.base, Math.min(this.size, Math.max(0, this.file.size - this.base)));
+      this.extents = ext;
+    }
+    return this.extents;
+  }
+
   async *dataRuns(blockSize: number): AsyncIterable<DataRun> {
+    const ext = this.fsExtents();
+    const ranges: Iterable<Range> = ext ?? [{ offset: 0, length: this.size }];
     const step = Math.max(blockSize, Math.floor(CHUNK / blockSize) * blockSize);
-    for (let off = 0; off < this.size; off += step) {
-      const len = Math.min(step, this.size - off);
-      const buf = Buffer.allocUnsafe(len);
-      await this.read(buf, off);
-      yield* splitNonZero(buf, off, blockSize);
+    // Scanning everything (no extents): read holes into one scratch buffer and copy out only data.
+    const scratch = ext ? null : Buffer.allocUnsafe(step);
+    let doneTo = 0; // extents widened to blocks may overlap: never emit a block twice
+    for (const r of ranges) {
+      const start = Math.max(doneTo, Math.floor(r.offset / blockSize) * blockSize);
+      const end = Math.min(this.size, Math.ceil((r.offset + r.length) / blockSize) * blockSize);
+      for (let off = start; off < end; off += step) {
+        const len = Math.min(step, end - off);
+        const buf = scratch ? scratch.subarray(0, len) : Buffer.allocUnsafe(len);
+        await this.read(buf, off);
+        for (const run of splitNonZero(buf, off, blockSize)) yield scratch ? { ...run, data: Buffer.from(run.data!) } : run;
+      }
+      doneTo = Math.max(doneTo, end);
     }
   }
 
   async *allocated(): AsyncIterable<Range> {
+    const ext = this.fsExtents();
+    if (ext) { yield* ext; return; }
     let cur: Range | null = null;
     for await (const r of this.dataRuns(RAW_SCAN_BLOCK)) {
       if (cur && cur.offset + cur.length === r.offset) { cur.length += r.length; continue; }

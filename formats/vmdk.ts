@@ -271,8 +271,10 @@ export class VmdkImage implements ByteSource {
     // A descriptor file: text, bounded.
     if (window) { await file.close(); throw new ImageFormatError('VMDK_DESCRIPTOR', 'a VMDK descriptor file inside a container cannot name its extents', { file: file.path }); }
     if (file.size > MAX_DESCRIPTOR) { await file.close(); throw new ImageFormatError('VMDK_DESCRIPTOR', 'descriptor file too large', { file: path }); }
-    const text = (await file.readExact(0, file.size, 'descriptor')).toString('latin1');
+    const rawText = await file.readExact(0, file.size, 'descriptor');
     await file.close();
+    const nul = rawText.indexOf(0); // qemu pads descriptor files with NULs
+    const text = rawText.toString('latin1', 0, nul < 0 ? rawText.length : nul);
     const d = parseDescriptor(text, path);
     if (d.parentCID && d.parentCID.toLowerCase() !== 'ffffffff') {
       throw new ImageFormatError('VMDK_DIFFERENCING', 'VMDK with a parent (delta disk) is not supported', { file: path, field: 'parentCID' });

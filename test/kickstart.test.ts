@@ -139,6 +139,12 @@ test('bad option, bad quoting, missing relative include, include loops: file:lin
   assert.throws(() => loadKickstart(join(d, 'a.ks')), /b\.ks:2: %include loop/);
 });
 
+test('model validation errors point at the kickstart line that set the field', () => {
+  assert.throws(() => parseKickstart('lang C\nnetwork --hostname=bad_host!\n', '/v/x.ks'), /\/v\/x\.ks:2: hostname: must match .*"network --hostname=bad_host!"/);
+  assert.throws(() => parseKickstart('user --name=Bob\n', '/v/x.ks'), /x\.ks:1: users\[0\]\.name: must match/);
+  assert.throws(() => parseKickstart('\npart /boot --size=10\n', '/v/x.ks'), /x\.ks:2: disk\.partitions: no partition is mounted at \//);
+});
+
 test('shell quoting, continuations, comments, option spellings', () => {
   const s = parseKickstart([
     'bootloader --location=mbr --append="console=ttyS0,115200 \\"quoted arg\\"" --timeout 3 # trailing comment',

@@ -189,5 +189,28 @@ test('%_dbpath comes from the target macros (last definition wins); installRpmdb
   }
 });
 
+test('fuzz: corrupted headers give RpmHeaderError or a valid blob, never another error', () => {
+  const { main, signature } = readRpmHeaders(join(FIX, 'rpmlint/fuse-common-3.10.2-5.el8.x86_64.rpm'));
+  let seed = 12345;
+  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % n; };
+  const runs = process.env.INGOT_LONG ? 20000 : 1500;
+  let typed = 0;
+  for (let i = 0; i < runs; i++) {
+    const m = Buffer.from(main);
+    for (let k = 1 + rnd(4); k > 0; k--) m[8 + rnd(Math.min(m.length - 8, 8 + 16 * 64))] = rnd(256);
+    try {
+      const h = new HeaderBlob(m);
+      for (const e of h.entries) {
+        if (e.type >= 6) h.strings(e.tag); else if (e.type >= 1 && e.type <= 5) h.numbers(e.tag); else h.raw(e.tag);
+      }
+      installedHeaderBlob(m, signature, { installTime: 1, color: 3 });
+    } catch (e) {
+      assert.is((e as Error).name, 'RpmHeaderError', `run ${i}: ${(e as Error).stack}`);
+      typed++;
+    }
+  }
+  assert.ok(typed > runs / 10, `corruptions detected: ${typed}`);
+});
+
 test.after(() => rmSync(work, { recursive: true, force: true }));
 test.run();

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IMAGE_SPEC_SCHEMA, IMAGE_SPEC_SCHEMA_PATH, normalizeSpec, parseSize, SpecError, type ImageSpecInput } from '../src/spec/model.js';
@@ -120,6 +120,19 @@ test('JSON front end: syntax errors carry the line; loadSpec dispatches .json', 
   assert.is(s.users[0]!.lock, false);
   writeFileSync(join(d, 'noext'), JSON.stringify({ selinux: 'bogus' }));
   assert.throws(() => loadSpec(join(d, 'noext')), /noext, field selinux: must be one of/);
+});
+
+test('the JSON example in docs/spec.md is a valid spec (python-jsonschema agrees)', () => {
+  const md = readFileSync(new URL('../docs/spec.md', import.meta.url), 'utf8');
+  const m = /```json\n([\s\S]*?)```/.exec(md);
+  assert.ok(m, 'docs/spec.md has a json block');
+  const s = parseJsonSpec(m![1]!, 'docs/spec.md');
+  assert.is(s.bootloader.firmware, 'hybrid');
+  assert.is(s.disk.partitions.length, 4);
+  const dir = mkdtempSync(join(tmpdir(), 'doc-'));
+  writeFileSync(join(dir, 'doc.json'), m![1]!);
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import json,sys; from jsonschema import Draft202012Validator as V; V(json.load(open(sys.argv[1]))).validate(json.load(open(sys.argv[2])))', IMAGE_SPEC_SCHEMA_PATH, join(dir, 'doc.json')], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
 });
 
 test('mount points are unique', () => {

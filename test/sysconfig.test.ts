@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { StagingTree, BufferContent } from '../src/tree/tree.js';
 import {
   renderFstab, writeTimezone, writeLocale, writeKeyboard, writeMachineId, writeSelinuxConfig, writeNetwork, renderKeyfile,
-  seededUuid, prefixLength, applySysconfig, SysconfigError, type MountedFilesystem,
+  seededUuid, prefixLength, applySysconfig, configureSystem, SysconfigError, type MountedFilesystem,
 } from '../src/install/sysconfig.js';
 import { parseKickstart } from '../src/spec/kickstart.js';
 import { readTreeText } from '../src/install/treetext.js';
@@ -155,6 +155,44 @@ test('applySysconfig writes every file a kickstart asks for', async () => {
   assert.is(t.lookup('/etc/localtime', { follow: false })!.target, '../usr/share/zoneinfo/Europe/Berlin');
   assert.not.ok(t.lookup('/etc/adjtime'), 'UTC clock needs no adjtime');
   statSync('/');
+});
+
+test('configureSystem: files, native scriptlets, services, firewall zone, first-boot unit', async () => {
+  const t = treeWithZones();
+  const u = '/usr/lib/systemd/system';
+  t.addFile(`${u}/sshd.service`, BufferContent.of('[Service]\nExecStart=/x\n[Install]\nWantedBy=multi-user.target\n'));
+  t.addFile(`${u}/firewalld.service`, BufferContent.of('[Service]\nExecStart=/x\n[Install]\nWantedBy=multi-user.target\nAlias=dbus-org.fedoraproject.FirewallD1.service\n'));
+  t.addFile(`${u}/multi-user.target`, BufferContent.of('[Unit]\n'));
+  t.addFile('/usr/lib/systemd/system-preset/99-default-disable.preset', BufferContent.of('disable *\n'));
+  t.addFile('/usr/lib/firewalld/zones/public.xml', BufferContent.of('<?xml version="1.0" encoding="utf-8"?>\n<zone>\n  <short>Public</short>\n  <service name="ssh"/>\n</zone>\n'));
+  t.addFile('/usr/lib64/libz.so.1.2.13', BufferContent.of(readFileSync('/usr/lib/x86_64-linux-gnu/libz.so.1.2.13')));
+  const spec = parseKickstart([
+    'timezone Etc/UTC --utc', 'services --enabled=sshd', 'firstboot --reconfig', 'firewall --enabled --service=http,ssh --port=8443:tcp', 'network --hostname=box', '%post', 'echo hi', '%end',
+  ].join('\n') + '\n', '/v/a.ks');
+  spec.deferredScriptletsUnit = true;
+  const r = await configureSystem(t, spec, {
+    filesystems: FS.slice(2, 3),
+    scriptlets: [
+      { package: 'zlib', phase: 'post', interpreter: '/sbin/ldconfig', body: '' },
+      { package: 'foo', phase: 'post', interpreter: '/bin/sh', body: 'sed -i s/a/b/ /etc/foo\n' },
+    ],
+  });
+  assert.is(r.scriptlets.native, 1);
+  assert.is(r.scriptlets.deferred, 1);
+  assert.ok(t.lookup('/etc/ld.so.cache'), 'ldconfig ran natively');
+  assert.is(t.lookup('/usr/lib64/libz.so.1', { follow: false })?.target, 'libz.so.1.2.13');
+  assert.ok(t.lookup('/etc/systemd/system/multi-user.target.wants/sshd.service', { follow: false }), 'services --enabled beats the disable-all preset');
+  assert.ok(t.lookup('/etc/systemd/system/multi-user.target.wants/firewalld.service', { follow: false }), 'firewall --enabled enables firewalld');
+  const zone = (await readTreeText(t, '/etc/firewalld/zones/public.xml'))!;
+  const { parseStringPromise } = await import('xml2js');
+  const z = await parseStringPromise(zone);
+  assert.equal(z.zone.service.map((x: { $: { name: string } }) => x.$.name), ['ssh', 'http']);
+  assert.equal(z.zone.port[0].$, { port: '8443', protocol: 'tcp' });
+  assert.ok(r.firstbootFiles.length >= 3);
+  assert.ok(t.lookup('/etc/systemd/system/multi-user.target.wants/ingot-deferred-scriptlets.service', { follow: false }));
+  assert.ok(r.warnings.every((w) => !/deferred and not run/.test(w)));
+  assert.ok(t.lookup('/etc/reconfigSys'), 'firstboot --reconfig');
+  assert.ok(r.warnings.some((w) => /initial-setup\.service does not exist/.test(w)), 'enabling a unit the image lacks is a warning');
 });
 
 test.run();

@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tar from 'tar-stream';
@@ -18,7 +18,7 @@ import { StagingTree, type Inode } from '../src/tree/tree.js';
 import { readAll } from '../src/tree/content-store.js';
 import { importDirectory } from '../src/tree/import-dir.js';
 import { importTar, type TarFormatError } from '../src/tree/import-tar.js';
-import { PathEscapeError } from '../src/errors.js';
+import { IngotError, PathEscapeError } from '../src/errors.js';
 
 for (const t of ['tar', 'setfattr', 'getfattr', 'gzip', 'xz', 'zstd']) requireTool(t);
 
@@ -244,6 +244,32 @@ test('corrupt and truncated archives are typed errors', async () => {
   assert.match((await rejects(importTar(new StagingTree(), [bz])) as Error).message, /bzip2/);
   const gzBad = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]);
   assert.is((await rejects(importTar(new StagingTree(), [gzBad])) as Error).name, 'TarFormatError');
+});
+
+test('fuzz: corrupted archives resolve or fail with a typed error, never hang or crash', async () => {
+  const small = join(work, 'small');
+  execFileSync('bash', ['-euc', `mkdir -p "$1/d"; printf abc > "$1/d/f"; ln -s f "$1/d/l"; ln "$1/d/f" "$1/h"; mkdir -p "$1/$2"; echo x > "$1/$2/n"; setfattr -n user.k -v v "$1/d/f"`, 'x', small, LONG]);
+  const variants = [['--format=pax', '--xattrs'], ['--format=gnu']].map((args) => {
+    const f = join(work, `small-${args[0]!.slice(9)}.tar`);
+    execFileSync('tar', [...args, '-C', small, '-cf', f, '.']);
+    return readFileSync(f);
+  });
+  let seed = 99;
+  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % n; };
+  const runs = process.env.INGOT_LONG ? 5000 : 120;
+  let failed = 0;
+  for (let i = 0; i < runs; i++) {
+    const tarBytes = Buffer.from(variants[i % 2]!);
+    for (let k = 1 + rnd(3); k > 0; k--) tarBytes[rnd(Math.min(tarBytes.length, 6144))] = rnd(256);
+    const cut = rnd(4) === 0 ? tarBytes.subarray(0, rnd(tarBytes.length)) : tarBytes;
+    const r = await Promise.race([
+      importTar(new StagingTree(), [cut]).then(async (x) => { await x.store?.dispose(); return 'ok'; }, (e: Error) => (e instanceof IngotError ? 'typed' : `untyped ${e.stack}`)),
+      new Promise<string>((res) => setTimeout(() => res('hang'), 5000)),
+    ]);
+    assert.ok(r === 'ok' || r === 'typed', `run ${i}: ${r}`);
+    if (r === 'typed') failed++;
+  }
+  assert.ok(failed > 0);
 });
 
 test.after(() => rmSync(work, { recursive: true, force: true }));

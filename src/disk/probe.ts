@@ -18,6 +18,8 @@ const EXT_MAGIC = 0xef53;
 const EXT_FEATURE_INCOMPAT_EXTENTS = 0x40;
 const EXT_FEATURE_INCOMPAT_64BIT = 0x80;
 const EXT_FEATURE_COMPAT_HAS_JOURNAL = 0x4;
+const SWAP_PAGE = 4096;
+const SWAP_MAGIC = 'SWAPSPACE2';
 
 function uuidText(b: Uint8Array): string {
   const h = Buffer.from(b).toString('hex');
@@ -36,6 +38,15 @@ export async function probeFilesystem(src: ByteSource): Promise<FsProbe> {
       const fs = incompat & (EXT_FEATURE_INCOMPAT_EXTENTS | EXT_FEATURE_INCOMPAT_64BIT) ? 'ext4' : compat & EXT_FEATURE_COMPAT_HAS_JOURNAL ? 'ext3' : 'ext2';
       const label = Buffer.from(sb.subarray(120, 136)).toString('utf8').replace(/\0.*$/s, '');
       return { fs, label: label || null, fsUuid: uuidText(sb.subarray(104, 120)) };
+    }
+  }
+  if (src.size >= SWAP_PAGE) {
+    // Linux swap (mkswap): magic in the last bytes of the first page, swap_header_v1_2 at 1024.
+    const page = new Uint8Array(SWAP_PAGE);
+    await src.read(page, 0);
+    if (Buffer.from(page.subarray(SWAP_PAGE - SWAP_MAGIC.length)).toString('latin1') === SWAP_MAGIC) {
+      const label = Buffer.from(page.subarray(1052, 1068)).toString('utf8').replace(/\0.*$/s, '');
+      return { fs: 'swap', label: label || null, fsUuid: uuidText(page.subarray(1036, 1052)) };
     }
   }
   try {

@@ -8,8 +8,10 @@
 import { createHash } from 'node:crypto';
 import { StagingTree } from '../tree/tree.js';
 import { IngotError } from '../errors.js';
-import type { ImageSpec, KeyboardSpec, NetworkDevice, SelinuxMode, TimezoneSpec } from '../spec/model.js';
+import type { FirewallSpec, ImageSpec, KeyboardSpec, NetworkDevice, SelinuxMode, TimezoneSpec } from '../spec/model.js';
 import { readTreeText, writeTreeText } from './treetext.js';
+import { configureServices, type SystemdChange } from './systemd.js';
+import { applyNativeActions, classifyTransaction, installFirstbootUnit, type NativeAction, type Scriptlet, type ScriptletReport } from './scriptlets.js';
 
 export class SysconfigError extends IngotError {}
 
@@ -78,6 +80,8 @@ export function writeTimezone(tree: StagingTree, tz: TimezoneSpec): void {
   if (tz.name.split('/').some((p) => p === '..' || p === '.' || p === '')) throw new SysconfigError('BAD_TIMEZONE', 'invalid time zone name', { actual: tz.name });
   const zone = tree.lookup(`/usr/share/zoneinfo/${tz.name}`);
   if (!zone || zone.type !== 'file') {
+    // Without /etc/localtime glibc and systemd use UTC: an image without tzdata still gets what it asked for.
+    if (/^(Etc\/)?(UTC|UCT|Universal|Zulu)$/.test(tz.name)) return;
     throw new SysconfigError('UNKNOWN_TIMEZONE', `time zone ${tz.name} is not in the image's /usr/share/zoneinfo (is tzdata installed?)`, { field: 'timezone', actual: tz.name });
   }
   tree.mkdirp('/etc');
@@ -248,4 +252,86 @@ export async function applySysconfig(tree: StagingTree, spec: ImageSpec, filesys
   writeMachineId(tree);
   if (spec.network.length) writeNetwork(tree, spec.network, opts);
   await writeSelinuxConfig(tree, spec.selinux);
+}
+
+/**
+ * firewalld like `firewall-offline-cmd`: the default zone from the image
+ * (`/usr/lib/firewalld/zones/public.xml`) copied to /etc with the requested
+ * services and ports added; `--disabled` only disables the service (see
+ * configureSystem).
+ */
+export async function writeFirewall(tree: StagingTree, fw: FirewallSpec): Promise<string[]> {
+  const warnings: string[] = [];
+  if (!fw.enabled || (!fw.services.length && !fw.ports.length)) return warnings;
+  const base = (await readTreeText(tree, '/etc/firewalld/zones/public.xml')) ?? (await readTreeText(tree, '/usr/lib/firewalld/zones/public.xml'));
+  if (base === undefined || !base.includes('</zone>')) {
+    warnings.push('firewall services requested but firewalld (its default public zone) is not in the image');
+    return warnings;
+  }
+  const add: string[] = [];
+  for (const s of fw.services) {
+    if (!/^[A-Za-z0-9_.-]+$/.test(s)) throw new SysconfigError('BAD_FIREWALL_SERVICE', 'invalid firewall service name', { actual: s });
+    if (!base.includes(`<service name="${s}"/>`)) add.push(`  <service name="${s}"/>`);
+  }
+  for (const p of fw.ports) {
+    const m = /^(\d+(?:-\d+)?):(tcp|udp|sctp|dccp)$/.exec(p);
+    if (!m) throw new SysconfigError('BAD_FIREWALL_PORT', 'firewall port must be PORT:PROTOCOL', { actual: p });
+    add.push(`  <port port="${m[1]}" protocol="${m[2]}"/>`);
+  }
+  if (fw.trust.length) warnings.push(`firewall --trust (${fw.trust.join(', ')}) is not applied`);
+  writeTreeText(tree, '/etc/firewalld/zones/public.xml', base.replace('</zone>', `${add.join('\n')}${add.length ? '\n' : ''}</zone>`));
+  return warnings;
+}
+
+export interface ConfigureOptions {
+  /** Filesystems the disk builder made (for fstab). */
+  filesystems: MountedFilesystem[];
+  /** The transaction's scriptlets and triggers, in install order. */
+  scriptlets?: Scriptlet[];
+  networkFormat?: NetworkFormat;
+  /** Seed for derived identifiers (connection UUIDs). */
+  seed?: string;
+}
+
+export interface ConfigureReport {
+  scriptlets: ScriptletReport;
+  /** useradd/groupadd/sysusers calls from scriptlets, for the users step. */
+  userActions: NativeAction[];
+  systemd: SystemdChange[];
+  /** Files of the first-boot unit, when the spec asks for it and something was deferred. */
+  firstbootFiles: string[];
+  warnings: string[];
+}
+
+/**
+ * System configuration after the packages are unpacked: config files, native
+ * scriptlet work (alternatives, ldconfig, presets of the packages' units),
+ * services (preset-all as the systemd package's %post does on first install,
+ * then the spec's disable/enable list and default target), firewall, and the
+ * optional first-boot unit. Users/passwd and then SELinux labelling
+ * (`labelTree`, last, so every file exists) are separate steps.
+ */
+export async function configureSystem(tree: StagingTree, spec: ImageSpec, opts: ConfigureOptions): Promise<ConfigureReport> {
+  const warnings: string[] = [...spec.warnings];
+  await applySysconfig(tree, spec, opts.filesystems, { ...(opts.networkFormat ? { networkFormat: opts.networkFormat } : {}), seed: opts.seed ?? spec.name });
+  const scriptlets = classifyTransaction(opts.scriptlets ?? []);
+  const native = await applyNativeActions(tree, scriptlets, { arch: spec.arch, ldconfig: true });
+  warnings.push(...native.warnings);
+  const disable = [...spec.services.disable];
+  const enable = [...spec.services.enable];
+  if (spec.firewall) (spec.firewall.enabled ? enable : disable).push('firewalld');
+  // Kickstart `firstboot`: initial-setup runs only when asked (Anaconda disables it otherwise); --reconfig also flags /etc/reconfigSys.
+  if (spec.firstboot === 'disabled') {
+    if (tree.lookup('/usr/lib/systemd/system/initial-setup.service')) disable.push('initial-setup.service');
+  } else {
+    enable.push('initial-setup.service');
+    if (spec.firstboot === 'reconfig') writeTreeText(tree, '/etc/reconfigSys', '');
+  }
+  const services = await configureServices(tree, { enable, disable, ...(spec.defaultTarget ? { defaultTarget: spec.defaultTarget } : {}) });
+  warnings.push(...services.warnings);
+  if (spec.firewall) warnings.push(...(await writeFirewall(tree, spec.firewall)));
+  const deferred = scriptlets.scriptlets.filter((s) => s.disposition === 'deferred');
+  const firstbootFiles = spec.deferredScriptletsUnit && deferred.length ? await installFirstbootUnit(tree, deferred) : [];
+  if (deferred.length && !spec.deferredScriptletsUnit) warnings.push(`${deferred.length} scriptlet(s) deferred and not run (set deferredScriptletsUnit to run them on first boot)`);
+  return { scriptlets, userActions: native.userActions, systemd: services.changes, firstbootFiles, warnings };
 }

@@ -171,7 +171,7 @@ export class SystemdUnits {
         }
         const text = await readTreeText(this.tree, path);
         if (text === undefined) continue;
-        return { name: cand === name ? name : name, path, ...parseInstallSection(text) };
+        return { name, path, ...parseInstallSection(text) };
       }
     }
     return undefined;
@@ -323,6 +323,20 @@ export class SystemdUnits {
       if (fnmatch(r.pattern, name)) return { action: r.action };
     }
     return { action: 'enable' };
+  }
+
+  /** `systemctl preset NAME...` (what `%systemd_post` runs for a package's units). */
+  async preset(names: string[]): Promise<void> {
+    const rules = await this.presetRules();
+    const plus: string[] = [];
+    const minus: string[] = [];
+    for (const name of names) {
+      const p = SystemdUnits.queryPreset(rules, name);
+      if (p.action === 'enable') plus.push(...(p.instances ?? [name]));
+      else if (p.action === 'disable') minus.push(name);
+    }
+    await this.disable(minus);
+    await this.enable(plus);
   }
 
   /** `systemctl preset-all`: every unit file with [Install] rules, by its preset; removals first, then links. */

@@ -39,6 +39,11 @@ export interface UnpackOptions {
   sourceDateEpoch?: number;
   /** Unknown owners fall back to root with a warning instead of an error. */
   lenientOwners?: boolean;
+  /**
+   * Unknown owners are held (as root) until `settleOwners`, for accounts that
+   * the package's own sysusers.d file creates once its files are in place.
+   */
+  deferOwners?: boolean;
 }
 
 interface Owner { pkg: string; kind: Inode['type']; digest: string; linkTo: string }
@@ -54,6 +59,7 @@ export interface UnpackedPackage {
 /** Tracks which package placed which path, across a whole transaction. */
 export class Unpacker {
   private readonly owners = new Map<string, Owner>();
+  private pending: { node: Inode; user: string; group: string; path: string; pkg: string }[] = [];
   readonly warnings: string[] = [];
 
   constructor(
@@ -72,6 +78,10 @@ export class Unpacker {
     const r = this.resolver();
     let uid = user === 'root' ? 0 : r.uid(user);
     let gid = group === 'root' ? 0 : r.gid(group);
+    if ((uid === undefined || gid === undefined) && this.options.deferOwners) {
+      this.deferred = { user, group, path, pkg };
+      return { uid: uid ?? 0, gid: gid ?? 0 };
+    }
     if (uid === undefined || gid === undefined) {
       if (!this.options.lenientOwners) throw new UnknownOwnerError(uid === undefined ? 'user' : 'group', uid === undefined ? user : group, path, pkg);
       this.warnings.push(`${pkg}: ${path}: unknown ${uid === undefined ? `user ${user}` : `group ${group}`}, using root`);
@@ -79,6 +89,25 @@ export class Unpacker {
       gid ??= 0;
     }
     return { uid, gid };
+  }
+
+  private deferred?: { user: string; group: string; path: string; pkg: string };
+
+  /** Resolve owners held back by `deferOwners`; unknown ones are errors (or warnings when lenient). */
+  settleOwners(): void {
+    const held = this.pending;
+    this.pending = [];
+    const defer = this.options.deferOwners;
+    this.options.deferOwners = false;
+    try {
+      for (const h of held) {
+        const { uid, gid } = this.ids(h.user, h.group, h.path, h.pkg);
+        h.node.uid = uid;
+        h.node.gid = gid;
+      }
+    } finally {
+      this.options.deferOwners = defer;
+    }
   }
 
   private claim(path: string, o: Owner): void {
@@ -121,7 +150,7 @@ export class Unpacker {
           this.claim(e.path, { pkg: nevra, kind: 'dir', digest: '', linkTo: '' });
           const existing = tree.lookup(e.path, { follow: false });
           // A symlink already standing where a package ships a directory (usrmove: /lib → usr/lib) wins, as in rpm.
-          if (existing && existing.type === 'symlink') continue;
+          if (existing && existing.type === 'symlink') { this.deferred = undefined; continue; }
           node = tree.mkdirp(e.path, meta);
           break;
         }
@@ -152,6 +181,7 @@ export class Unpacker {
           node = tree.mknod(e.path, e.type, undefined, meta);
           break;
       }
+      if (this.deferred) { this.pending.push({ node, ...this.deferred }); this.deferred = undefined; }
       if (e.caps) node.xattrs.set('security.capability', encodeFileCaps(e.caps, e.path));
       result.files++;
     }
@@ -162,7 +192,8 @@ export class Unpacker {
       if ((f.mode & 0o170000) === 0o040000) {
         if (!tree.lookup(f.path)) {
           const { uid, gid } = this.ids(f.user, f.group, f.path, nevra);
-          tree.mkdirp(f.path, { mode: f.mode & 0o7777, uid, gid, mtime: this.time(f.mtime) });
+          const node = tree.mkdirp(f.path, { mode: f.mode & 0o7777, uid, gid, mtime: this.time(f.mtime) });
+          if (this.deferred) { this.pending.push({ node, ...this.deferred }); this.deferred = undefined; }
         }
       } else {
         result.ghosts.push(f.path);

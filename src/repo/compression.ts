@@ -71,7 +71,7 @@ class Bzip2Transform extends Transform {
 /** A decompressing transform for `kind`. */
 export function decompressor(kind: Compression): Transform {
   switch (kind) {
-    case 'gz': return createGunzip();
+    case 'gz': return createGunzip({ chunkSize: 1 << 20 });
     case 'xz': return lzma.createDecompressor();
     case 'zst': return new ZstdTransform();
     case 'bz2': return new Bzip2Transform();

@@ -122,6 +122,7 @@ export class Pool {
   invalidate(): void {
     this.provIndex = undefined;
     this.nameIndex = undefined;
+    this.obsIndex = undefined;
   }
 
   str(id: number): string { return this.strings.str(id); }
@@ -229,6 +230,26 @@ export class Pool {
       this.nameIndex = new Map([...m].map(([k, v]) => [k, Int32Array.from(v)]));
     }
     return this.nameIndex.get(nameId) ?? EMPTY;
+  }
+
+  private obsIndex: Map<number, number[]> | undefined;
+
+  /** Packages with an Obsoletes entry naming `nameId` (pool order). */
+  obsoletersOf(nameId: number): number[] {
+    if (!this.obsIndex) {
+      const m = new Map<number, number[]>();
+      const K = DEP_KIND_COUNT + 1, d = this.deps.data, st = this.depStart.data;
+      for (let p = 0; p < this.count; p++) {
+        for (let i = st[p * K + DepKind.Obsoletes], e = st[p * K + DepKind.Obsoletes + 1]; i < e; i++) {
+          const n = d[3 * i];
+          let l = m.get(n);
+          if (!l) m.set(n, l = []);
+          if (l[l.length - 1] !== p) l.push(p);
+        }
+      }
+      this.obsIndex = m;
+    }
+    return this.obsIndex.get(nameId) ?? [];
   }
 
   /** All distinct package names (ids). */

@@ -32,7 +32,7 @@ export async function streamXml(src: Readable, h: XmlHandlers, ctx: RepoErrorCon
   });
   parser.on('text', (t: string) => h.text(t));
   parser.on('error', (e: Error) => {
-    failure ??= new RepoMetadataError(`malformed XML: ${e.message.replace(/^[^:]*:\d+:\d+: /, '')}`, { ...ctx, line: parser.line, field: stack[stack.length - 1] });
+    failure ??= new RepoMetadataError(`malformed XML: ${e.message.replace(/^(?:[^:]*:)?\d+:\d+: /, '')}`, { ...ctx, line: parser.line, field: stack[stack.length - 1] });
   });
   const dec = new StringDecoder('utf8');
   try {
@@ -43,8 +43,9 @@ export async function streamXml(src: Readable, h: XmlHandlers, ctx: RepoErrorCon
     parser.write(dec.end());
     parser.close();
   } catch (e) {
-    if (e instanceof RepoMetadataError) { src.destroy(); throw e; }
-    if (failure) throw failure;
+    src.destroy();
+    if (failure) throw failure; // the XML error came first; later handler complaints are consequences
+    if (e instanceof RepoMetadataError) throw e;
     throw new RepoMetadataError(`cannot read: ${(e as Error).message}`, { ...ctx, line: parser.line }, { cause: e });
   }
   if (failure) throw failure;

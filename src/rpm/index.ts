@@ -20,7 +20,7 @@ export { payloadEntries, entryType, type PayloadEntry, type EntryType } from './
 export { detectCompression, decompress, type Compression } from './compression.js';
 export { extractRpm, safeComponents, type ExtractOptions, type ExtractResult } from './extract.js';
 export {
-  verifyRpm, verifyPackage, packageSignatures, readKeys,
+  verifyRpm, verifyPackage, packageSignatures, readKeys, assertVerified,
   type VerifyReport, type DigestCheck, type SignatureCheck, type SignatureInfo, type CheckStatus,
 } from './verify.js';
 export { RpmFormatError, RpmIntegrityError } from './errors.js';

@@ -41,6 +41,8 @@ export interface PayloadEntry {
   caps: string | null;
   digest: string;
   digestAlgo: string;
+  /** `hardlink` entries: the raw path bytes of the member holding the data. */
+  linkToRaw?: Uint8Array;
   /** Index in the header file list; -1 if the header has no such file. */
   fileIndex: number;
   /** The file data, streamed; must be consumed before the next entry is requested. */
@@ -70,21 +72,22 @@ function normalize(name: string): string {
 const EMPTY: AsyncIterable<Buffer> = { async *[Symbol.asyncIterator]() { /* nothing */ } };
 
 export interface PayloadOptions {
+  /** Package path, for error messages. */
   file?: string;
-  /** Report numeric ids from newc headers (default true). */
 }
 
 /**
  * Iterate the entries of an uncompressed cpio payload given the header's files.
  * `source` yields the decompressed bytes.
  */
-export async function* payloadEntries(source: AsyncIterable<Buffer | Uint8Array>, files: readonly FileInfo[], opts: PayloadOptions = {}): AsyncGenerator<PayloadEntry> {
+export async function* payloadEntries(source: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>, files: readonly FileInfo[], opts: PayloadOptions = {}): AsyncGenerator<PayloadEntry> {
   const file = opts.file;
   const wrap = (e: unknown): never => {
     if (e instanceof RpmFormatError) throw e;
     throw new RpmFormatError('DECOMPRESS', `payload decompression failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`, { file }, { cause: e });
   };
-  const r = new ChunkReader(source[Symbol.asyncIterator](), wrap);
+  const iter = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : (async function* () { yield* source; })();
+  const r = new ChunkReader(iter, wrap);
   const byPath = new Map<string, FileInfo>();
   const sets = new Map<string, FileInfo[]>();
   for (const f of files) {
@@ -148,6 +151,7 @@ export async function* payloadEntries(source: AsyncIterable<Buffer | Uint8Array>
         for (const m of pending.get(linkKey) ?? []) {
           m.type = 'hardlink';
           m.linkTo = entry.path;
+          m.linkToRaw = entry.rawPath;
           yield m;
         }
         pending.delete(linkKey);

@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import * as openpgp from 'openpgp';
 import { openRpm, type RpmPackage } from './reader.js';
+import { RpmIntegrityError } from './errors.js';
 import { HashAlgo, SigTag, Tag, TagType } from './tags.js';
 
 export type CheckStatus = 'ok' | 'bad' | 'nokey' | 'nottrusted' | 'unsupported';
@@ -380,4 +381,14 @@ export async function verifyRpm(file: string, opts: { keyFiles?: string[]; keys?
   const rep = await verifyPackage(pkg, { keys, requireSignature: opts.requireSignature });
   rep.keyErrors = rep.keyErrors.map((m) => m.replace(/^key (\d+)/, (_, n: string) => names[Number(n) - 1] ?? `key ${n}`));
   return rep;
+}
+
+/** Throw RpmIntegrityError naming every failed check of a report (for stages that require a verified package). */
+export function assertVerified(rep: VerifyReport): void {
+  if (rep.ok) return;
+  const bad = [
+    ...rep.digests.filter((d) => d.status !== 'ok').map((d) => `${d.name} ${d.status.toUpperCase()}`),
+    ...rep.signatures.filter((s) => s.status !== 'ok').map((s) => `${s.name} (key ${s.keyId || '?'}) ${s.status.toUpperCase()}`),
+  ];
+  throw new RpmIntegrityError('VERIFY', `package failed verification: ${bad.join('; ') || 'no verified signature'}`, { file: rep.file });
 }

@@ -92,6 +92,19 @@ export class Provides {
   private readonly richCache = new Map<string, RichDep>();
   constructor(private readonly pool: Pool, private readonly installable: (p: number) => boolean) {}
 
+  private readonly idCache = new Map<number, number[]>();
+
+  /** {@link what} for a dependency stored in the pool (interned name and EVR ids). */
+  whatDep(nameId: number, flags: number, evrId: number): number[] {
+    const key = (nameId * 16 + (flags & 14)) * 16777216 + evrId;
+    let r = this.idCache.get(key);
+    if (!r) {
+      r = this.what(this.pool.str(nameId), flags, this.pool.str(evrId));
+      this.idCache.set(key, r);
+    }
+    return r;
+  }
+
   /** Packages providing `name` with a range overlapping (flags, evr). File paths also match file lists. */
   what(name: string, flags: number, evr: string): number[] {
     const key = `${name}\u0000${flags & 14}\u0000${evr}`;

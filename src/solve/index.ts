@@ -22,7 +22,7 @@ import { globToRegExp } from '../repo/config.js';
 export { rpmvercmp, evrCompare, evrCompareStr, parseEvr, rangesOverlap } from './evr.js';
 export { SelectionError } from './select.js';
 export { parseRichDep, type RichDep } from './deps.js';
-export { transactionOrder } from './order.js';
+export { transactionOrder, tsortRelations } from './order.js';
 
 export interface ResolveRequest {
   /** Names, globs, NEVRAs, provides, /file/paths, @group, @^environment, -exclusions. */

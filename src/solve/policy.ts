@@ -32,11 +32,17 @@ export interface PolicyContext {
   installable(p: number): boolean;
 }
 
-/** Arch preference lists; noarch is handled separately (always kept). */
+/**
+ * Arch preference lists, best first; noarch is handled separately (always
+ * kept). As in rpm/libsolv's arch policy, a 64-bit x86 system can also take
+ * 32-bit x86 packages (only when nothing better provides the dependency:
+ * prune_to_best_arch keeps the best arch) — one arch per name, so no multilib.
+ */
 export function archPolicy(arch: string): string[] {
   switch (arch) {
-    case 'x86_64': case 'amd64': return ['x86_64'];
-    case 'i686': case 'i386': case 'i586': return ['i686', 'i586', 'i486', 'i386'];
+    case 'x86_64': case 'amd64': return ['x86_64', 'athlon', 'i686', 'i586', 'i486', 'i386'];
+    case 'i686': return ['i686', 'i586', 'i486', 'i386'];
+    case 'i586': return ['i586', 'i486', 'i386'];
     case 'aarch64': return ['aarch64'];
     case 'ppc64le': return ['ppc64le'];
     case 's390x': return ['s390x'];

@@ -119,7 +119,7 @@ function withObsoleters(pool: Pool, named: number[], installable: (p: number) =>
   const nameId = pool.name.data[named[0]];
   const out = new Set(named);
   const d = pool.deps.data;
-  for (let p = 0; p < pool.count; p++) {
+  for (const p of pool.obsoletersOf(nameId)) {
     if (out.has(p) || !installable(p)) continue;
     const [s, e] = pool.depRange(p, DepKind.Obsoletes);
     for (let i = s; i < e; i++) {

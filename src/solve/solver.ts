@@ -55,7 +55,8 @@ export class Solver {
   private readonly visitedList: number[] = [];
   /** Requires-type clauses in scan order. */
   private scanList: number[] = [];
-  private readonly scanKeyed: { cid: number; owner: number; lits: number[] }[] = [];
+  private readonly scanKeyed: { cid: number; owner: number; lits: number[]; guard: number }[] = [];
+  private scanGuard = new Int32Array(0);
   private readonly jobClauses: number[] = [];
   private decisions = 0;
   private recCacheKey = '';
@@ -95,7 +96,8 @@ export class Solver {
   }
 
   private addScan(cid: number, owner: number, lits: number[]): void {
-    if (cid >= 0) this.scanKeyed.push({ cid, owner, lits });
+    // the clause's negative literal (package or aux variable) must be true for the rule to matter
+    if (cid >= 0) this.scanKeyed.push({ cid, owner, lits, guard: -this.sat.clauses[cid][0] });
   }
 
   // ---------------------------------------------------------------- rules
@@ -166,9 +168,8 @@ export class Solver {
         } else this.requireRich(n, nv, rd, text);
         continue;
       }
-      const evr = pool.str(evrId);
-      const provs = this.provides.what(name, flags, evr);
-      const dep = formatDep(name, flags, evr);
+      const provs = this.provides.whatDep(nameId, flags, evrId);
+      const dep = formatDep(name, flags, pool.str(evrId));
       if (!provs.length) {
         if (name.charCodeAt(0) === 0x2f) this.missingFiles.add(name);
         this.sat.addClause([-nv], { kind: 'nothing-provides', pkg: n, dep });
@@ -212,7 +213,7 @@ export class Solver {
     for (let i = s; i < e; i++) {
       const name = pool.str(d[3 * i]), flags = d[3 * i + 1];
       if (flags & DEP_RICH) { for (const leaf of this.leaves(this.provides.rich(name))) for (const p of leaf) this.visit(p); continue; }
-      for (const p of this.provides.what(name, flags, pool.str(d[3 * i + 2]))) this.visit(p);
+      for (const p of this.provides.whatDep(d[3 * i], flags, d[3 * i + 2])) this.visit(p);
     }
   }
 
@@ -255,7 +256,7 @@ export class Solver {
     const [s, e] = pool.depRange(p, kind);
     for (let i = s; i < e; i++) {
       const name = pool.str(d[3 * i]), flags = d[3 * i + 1];
-      const sets = flags & DEP_RICH ? this.leaves(this.provides.rich(name)) : [this.provides.what(name, flags, pool.str(d[3 * i + 2]))];
+      const sets = flags & DEP_RICH ? this.leaves(this.provides.rich(name)) : [this.provides.whatDep(d[3 * i], flags, d[3 * i + 2])];
       if (sets.some((set) => set.some(pred))) return true;
     }
     return false;
@@ -339,7 +340,7 @@ export class Solver {
     const [s, e] = pool.depRange(p, kind);
     for (let i = s; i < e; i++) {
       const name = pool.str(d[3 * i]), flags = d[3 * i + 1];
-      if (flags & DEP_RICH ? this.evalRich(this.provides.rich(name)) : this.provides.what(name, flags, pool.str(d[3 * i + 2])).some((q) => this.value(q) > 0)) return true;
+      if (flags & DEP_RICH ? this.evalRich(this.provides.rich(name)) : this.provides.whatDep(d[3 * i], flags, d[3 * i + 2]).some((q) => this.value(q) > 0)) return true;
     }
     return false;
   }
@@ -363,7 +364,7 @@ export class Solver {
         const [s, e] = pool.depRange(p, kind);
         for (let i = s; i < e; i++) {
           const name = pool.str(d[3 * i]), flags = d[3 * i + 1];
-          const sets = flags & DEP_RICH ? this.leaves(this.provides.rich(name)) : [this.provides.what(name, flags, pool.str(d[3 * i + 2]))];
+          const sets = flags & DEP_RICH ? this.leaves(this.provides.rich(name)) : [this.provides.whatDep(d[3 * i], flags, d[3 * i + 2])];
           for (const ss of sets) for (const q of ss) set.add(q);
         }
       }
@@ -427,6 +428,7 @@ export class Solver {
         n = 0;
       }
       if (i >= R) i = 0;
+      if (this.sat.value[this.scanGuard[i]] !== 1) continue;
       const cands = this.openCandidates(this.scanList[i]);
       if (!cands) continue;
       if (cands.length > 1 && postponed >= 0) {
@@ -545,6 +547,7 @@ export class Solver {
       return a.lits.length - b.lits.length;
     });
     this.scanList = this.scanKeyed.map((x) => x.cid);
+    this.scanGuard = Int32Array.from(this.scanKeyed, (x) => x.guard);
 
     const fail = (): SolveOutcome => ({ ok: false, problems: this.explain(), stats: this.stats() });
     const c0 = this.sat.propagate();
@@ -621,6 +624,20 @@ export class Solver {
         case 'same-name': out.push(`cannot install both ${nevra(i.pkg)} and ${nevra(i.other!)}`); break;
         default: break;
       }
+    }
+    // like libsolv, name every missing capability of a package that has one,
+    // and report every request whose candidates all miss something
+    const missingOf = new Set<number>();
+    for (const { info } of core) if (info!.kind === 'nothing-provides') missingOf.add(info!.pkg);
+    const broken = new Set<number>();
+    for (const i of this.sat.info) if (i && i.kind === 'nothing-provides') broken.add(i.pkg);
+    for (const cid of this.jobClauses) {
+      const pk = [...this.sat.clauses[cid]].map((l) => this.varPkg[l]);
+      if (pk.length && pk.every((p) => broken.has(p))) for (const p of pk) missingOf.add(p);
+    }
+    for (let id = 0; id < this.sat.info.length; id++) {
+      const i = this.sat.info[id];
+      if (i && i.kind === 'nothing-provides' && missingOf.has(i.pkg)) out.push(`nothing provides ${i.dep} needed by ${nevra(i.pkg)}${chain(i.pkg)}`);
     }
     if (!out.length) {
       for (const { info } of core) if (info!.kind === 'job') out.push(`cannot satisfy the request ${info!.dep}`);

@@ -204,7 +204,17 @@ interface Builder {
   volumes: Map<string, string[]>;
   /** Logical volumes and btrfs subvolumes/volumes that want a mount point. */
   carriers: { mount: string; volume: string; fs?: Filesystem; label?: string; grow: boolean; at: Line }[];
+  /** Last line that set each top-level model field, to place schema errors. */
+  fieldLines: Map<string, Line>;
 }
+
+/** The model fields each command writes (for mapping validation errors back to a line). */
+const FIELD_OF: Record<string, string[]> = {
+  url: ['repositories'], repo: ['repositories'], part: ['disk'], partition: ['disk'], autopart: ['disk'], reqpart: ['disk'], clearpart: ['disk'],
+  volgroup: ['disk'], logvol: ['disk'], btrfs: ['disk'], bootloader: ['bootloader'], rootpw: ['root'], user: ['users'], group: ['groups'],
+  sshkey: ['users', 'root'], timezone: ['timezone'], lang: ['locale'], keyboard: ['keyboard'], network: ['network', 'hostname'],
+  firewall: ['firewall'], selinux: ['selinux'], services: ['services'], firstboot: ['firstboot'],
+};
 
 type Handler = (p: Parsed, at: Line, b: Builder) => void;
 interface CommandDef { opts: OptTable; run: Handler }
@@ -629,7 +639,7 @@ export function parseKickstart(text: string, file: string, opts: KickstartOption
   let lines = readExpanded(abs, text, 0, [abs], st);
   // A fragment is the body of a section in the file that includes it.
   if (opts.fragment) lines = [{ text: `%${opts.fragment}`, file: abs, line: 1 }, ...lines, { text: '%end', file: abs, line: lines.length }];
-  const b: Builder = { input: {}, warnings, ignored, lenient: !!opts.lenient, users: new Map(), packagesSeen: false, volumes: new Map(), carriers: [] };
+  const b: Builder = { input: {}, warnings, ignored, lenient: !!opts.lenient, users: new Map(), packagesSeen: false, volumes: new Map(), carriers: [], fieldLines: new Map() };
   const scripts: Script[] = [];
   let i = 0;
   const isHeader = (t: string): string | undefined => {
@@ -649,6 +659,7 @@ export function parseKickstart(text: string, file: string, opts: KickstartOption
       if (i < lines.length && /^\s*%end/.test(lines[i]!.text)) i++;
       if (name === 'packages') {
         b.packagesSeen = true;
+        b.fieldLines.set('packages', at);
         applyPackagesHeader(p, at, b);
         for (const l of body) applyPackageLine(l.text, l, b);
       } else if (name === 'addon' || name === 'anaconda' || name === 'certificate') {
@@ -693,13 +704,26 @@ export function parseKickstart(text: string, file: string, opts: KickstartOption
   b.input.ignored = ignored;
   b.input.warnings = warnings;
   if (!b.packagesSeen) warnings.push(`${file}: no %packages section; only the core group is installed`);
-  return normalizeSpec(b.input, file);
+  try {
+    return normalizeSpec(b.input, file);
+  } catch (e) {
+    // Place model validation errors on the kickstart line that set the field.
+    const field = e instanceof SpecError ? e.context.field : undefined;
+    const at = field ? b.fieldLines.get(field.split(/[.[]/)[0]!) : undefined;
+    if (!at) throw e;
+    const detail = (e as SpecError).message.replace(/^.*?field [^:]+: /, '');
+    throw new KsError(`${field}: ${detail}`, at);
+  }
 }
 
 function runCommand(words: string[], at: Line, b: Builder): void {
   const name = words[0]!;
   const def = COMMANDS[name];
-  if (def) { def.run(parseOptions(words.slice(1), def.opts, at, b.lenient, b.warnings), at, b); return; }
+  if (def) {
+    def.run(parseOptions(words.slice(1), def.opts, at, b.lenient, b.warnings), at, b);
+    for (const f of FIELD_OF[name] ?? []) b.fieldLines.set(f, at);
+    return;
+  }
   const reason = IGNORED[name];
   if (reason) { b.ignored.push({ directive: name, file: at.file, line: at.line, reason }); return; }
   if (b.lenient) { b.warnings.push(`${at.file}:${at.line}: unknown command ${name} ignored`); b.ignored.push({ directive: name, file: at.file, line: at.line, reason: 'unknown command (lenient)' }); return; }

@@ -189,6 +189,8 @@ export interface OutputSpec {
   format: OutputFormat;
   /** File name (without directory); derived from `ImageSpec.name` when absent. */
   name?: string;
+  /** Virtual disk size of this output in bytes (≥ the disk); absent = the disk's size. */
+  size?: number;
 }
 
 /** A kickstart/TDL command that was understood but has no effect on an image build. */
@@ -232,7 +234,8 @@ export interface ImageSpec {
 
 type DeepPartial<T> = T extends (infer U)[] ? DeepPartial<U>[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 /** What front ends produce and the JSON schema describes: every field optional, sizes may be strings ("512MiB"). */
-export type ImageSpecInput = DeepPartial<Omit<ImageSpec, 'disk'>> & {
+export type ImageSpecInput = DeepPartial<Omit<ImageSpec, 'disk' | 'outputs'>> & {
+  outputs?: (Omit<OutputSpec, 'size'> & { size?: number | string })[];
   disk?: Omit<DeepPartial<DiskSpec>, 'size' | 'partitions'> & {
     size?: number | string;
     partitions?: (Omit<DeepPartial<Partition>, 'size' | 'maxSize'> & { size?: number | string; maxSize?: number | string })[];
@@ -350,7 +353,12 @@ export function normalizeSpec(input: ImageSpecInput, file?: string): ImageSpec {
     services: { enable: uniq((input.services?.enable ?? []) as string[]), disable: uniq((input.services?.disable ?? []) as string[]) },
     selinux: input.selinux ?? 'enforcing',
     files: (input.files ?? []) as ExtraFile[],
-    outputs: (input.outputs?.length ? input.outputs : [{ format: 'raw' }]) as OutputSpec[],
+    outputs: (input.outputs?.length ? input.outputs : [{ format: 'raw' as const }]).map((o, i) => {
+      const out: OutputSpec = { format: o.format as OutputFormat };
+      if (o.name !== undefined) out.name = o.name;
+      if (o.size !== undefined) out.size = parseSize(o.size, `outputs[${i}].size`);
+      return out;
+    }),
     firstboot: input.firstboot ?? 'disabled',
     deferredScriptletsUnit: input.deferredScriptletsUnit ?? false,
     scripts: (input.scripts ?? []).map((s) => ({ ...(s as Script), interpreter: s.interpreter ?? '/bin/sh', nochroot: s.nochroot ?? false, errorOnFail: s.errorOnFail ?? false })),

@@ -69,9 +69,14 @@ export function parseTdl(xml: string, file: string, opts: TdlOptions = {}): Imag
   let doc: Record<string, XNode> | undefined;
   let parseErr: Error | undefined;
   // xml2js calls back synchronously when `async` is off (its default).
-  parseString(xml, { explicitCharkey: true, explicitArray: true, trim: false, normalize: false }, (err: Error | null, res: Record<string, XNode>) => {
-    if (err) parseErr = err; else doc = res;
-  });
+  try {
+    parseString(xml, { explicitCharkey: true, explicitArray: true, trim: false, normalize: false }, (err: Error | null, res: Record<string, XNode>) => {
+      if (err) parseErr = err; else doc = res;
+    });
+  } catch (e) {
+    // sax errors after the first can escape parseString synchronously.
+    parseErr ??= e as Error;
+  }
   if (parseErr) throw new TdlError(`not well-formed XML: ${parseErr.message.split('\n').join(' ')}`, file, '(document)');
   if (!doc) throw new TdlError('empty document', file, '(document)');
   const warnings: string[] = [];

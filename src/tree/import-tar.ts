@@ -473,6 +473,8 @@ export async function importTar(tree: StagingTree, source: string | Iterable<Uin
     await feeding;
   } catch (e) {
     extract.destroy();
+    // A store made here is useless after a failure; the caller's own store is left alone.
+    await res.store?.dispose();
     if (e instanceof IngotError) throw e;
     throw new TarFormatError('TAR_BAD_ARCHIVE', `${(e as Error).message}`, { file: where, offset: tap.position }, { cause: e });
   }

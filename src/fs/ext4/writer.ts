@@ -414,6 +414,8 @@ export async function writeExt4(tree: StagingTree, target: BlockTarget, options:
   const B = r.blockSize;
   const dirOpts = dirOptionsOf(r);
   const { nodes, lastIno } = collect(tree, r, dirOpts);
+  const lf = nodes.find((x) => x.lostFound)!;
+  if (lf.inode.id === -1) lf.inode.atime = lf.inode.mtime = lf.inode.ctime = { sec: r.time, nsec: 0 };
   const plan = sizeFor({ ...options, size: options.size ?? target.size }, r, nodes, lastIno);
   if (plan.bytes > target.size) {
     throw new Ext4Error('EXT4_NO_SPACE', `the filesystem needs ${plan.bytes} bytes but the target has ${target.size}`);

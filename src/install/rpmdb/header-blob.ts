@@ -106,6 +106,12 @@ export class HeaderBlob {
     }
     this.data = b.subarray(8 + il * ENTRY_SIZE, need);
     this.blob = b.subarray(0, need);
+    // Every entry's data must lie inside the data store (rpm's hdrblobVerifyInfo).
+    for (const e of this.entries) {
+      if (e.count > dl) throw new RpmHeaderError('RPM_HEADER_BAD_ENTRY', `count out of range for tag ${e.tag}`, { file: what, actual: `${e.count}` });
+      const len = this.entryLength(e);
+      if (e.offset + len > dl) throw new RpmHeaderError('RPM_HEADER_BAD_ENTRY', `data of tag ${e.tag} runs past the header`, { file: what, offset: 8 + il * ENTRY_SIZE + e.offset });
+    }
   }
 
   /** The blob without magic and without trailing bytes. */
@@ -132,7 +138,7 @@ export class HeaderBlob {
         let p = e.offset;
         for (let i = 0; i < e.count; i++) {
           const z = this.data.indexOf(0, p);
-          if (z < 0) throw new RpmHeaderError('RPM_HEADER_BAD_STRING', `unterminated string in tag ${e.tag}`, { file: this.what, offset: e.offset });
+          if (z < 0 || p >= this.data.length) throw new RpmHeaderError('RPM_HEADER_BAD_STRING', `unterminated string in tag ${e.tag}`, { file: this.what, offset: e.offset });
           p = z + 1;
         }
         return p - e.offset;
