@@ -108,6 +108,8 @@ test('bad requests are typed errors', async () => {
     .then(() => assert.unreachable(), (e: unknown) => assert.ok(e instanceof PartitionTableError && e.code === 'MBR_BAD_TYPE'));
   await writeImage('t2.img', 4 * MiB, { type: 'mbr', partitions: [{ start: MiB, size: 8 * MiB }] })
     .then(() => assert.unreachable(), (e: unknown) => assert.ok(e instanceof PartitionTableError && e.code === 'TABLE_RANGE'));
+  await writeImage('t3.img', 8 * MiB, { type: 'mbr', partitions: [{ start: MiB, size: 2 * MiB }, { start: 2 * MiB, size: MiB }] })
+    .then(() => assert.unreachable(), (e: unknown) => assert.ok(e instanceof PartitionTableError && e.code === 'MBR_OVERLAP'));
   assert.throws(() => computeLayout([{ size: MiB }, { size: MiB }, { size: MiB }, { size: MiB }, { size: MiB, logical: true }], 64 * MiB, { table: 'mbr' }),
     (e: unknown) => e instanceof LayoutError);
 });
@@ -153,6 +155,12 @@ test('peer MBRs (mbrman, node-mbr, grub, raspberry) read as sfdisk reads them', 
   // The hybrid Boot Camp MBR alone: 0xEE record but no GPT in a 512-byte file → typed error (sfdisk cannot list it as GPT either).
   await readFile(join(IMAGES, 'node-mbr/bootcamp-hybrid.bin')).then((r) => assert.unreachable(JSON.stringify(r)),
     (e: unknown) => assert.ok(e instanceof PartitionTableError && e.code === 'GPT_CORRUPT', String(e)));
+  // A FAT boot sector carries 0x55AA: sfdisk reads it as an MBR (empty, or the one partition of the "mbr" variant).
+  for (const x of ['referenceFAT16.xxd', 'referenceFAT32mbr.xxd']) {
+    const img = join(dir, `${x}.img`);
+    execSync(`xxd -r '${join(IMAGES, 'dosfstools', x)}' > '${img}'`);
+    assertMatchesSfdisk(await readFile(img), sfdiskJson(img).table!, x);
+  }
   const grub = join(dir, 'grub_mbr.raw');
   writeFileSync(grub, execSync(`bzcat ${join(IMAGES, 'qemu-iotests/grub_mbr.raw.bz2')}`));
   assertMatchesSfdisk(await readFile(grub), sfdiskJson(grub).table!, 'grub_mbr');

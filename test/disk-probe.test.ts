@@ -3,11 +3,11 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { computeLayout, writePartitionTable, SparseFileTarget, SubTarget, FileSource, describePartitions, MiB } from '../src/disk/index.js';
-import { writeFat } from '../src/fs/fat/index.js';
+import { computeLayout, writePartitionTable, SparseFileTarget, SubTarget, FileSource, describePartitions, openPartition, PartitionTableError, MiB } from '../src/disk/index.js';
+import { writeFat, openFat } from '../src/fs/fat/index.js';
 import { StagingTree, BufferContent } from '../src/tree/tree.js';
 import { requireTool } from './helpers/tools.js';
-import { run } from './helpers/disk.js';
+import { IMAGES, run } from './helpers/disk.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ingot-probe-'));
 
@@ -46,6 +46,27 @@ test('describePartitions: table entries plus fs type, label and UUID as blkid re
     assert.is(p.fsUuid, b.UUID, `p${p.index} uuid`);
   }
   assert.equal([d.partitions[2]!.fs, d.partitions[2]!.fsUuid], [null, null]);
+  // ls/cat --partition 1: the window holds the FAT
+  const src2 = await FileSource.open(path);
+  const { source: p1 } = await openPartition(src2, 1);
+  assert.is(Buffer.from(await (await openFat(p1)).readFile('/EFI/BOOT/BOOTX64.EFI')).toString(), 'efi');
+  await openPartition(src2, 9).then(() => assert.unreachable(), (e: unknown) => assert.ok(e instanceof PartitionTableError && e.code === 'NO_SUCH_PARTITION'));
+  await src2.close();
+});
+
+test('a bare filesystem image: no partitions, the whole disk probed (FAT16 reference image, ext4)', async () => {
+  const fat = join(dir, 'ref16.img');
+  run('sh', ['-c', `xxd -r '${join(IMAGES, 'dosfstools/referenceFAT16.xxd')}' > '${fat}'`]);
+  const ext = join(dir, 'ext.img');
+  assert.is(run('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'bare', ext, '8M']).code, 0);
+  for (const p of [fat, ext]) {
+    const src = await FileSource.open(p);
+    const d = await describePartitions(src);
+    await src.close();
+    assert.equal(d.partitions, []);
+    const b = blkid(p, 0);
+    assert.equal([d.filesystem?.fs, d.filesystem?.label, d.filesystem?.fsUuid], [b.TYPE, b.LABEL, b.UUID], p);
+  }
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

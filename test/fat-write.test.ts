@@ -265,6 +265,17 @@ test('astral-plane names are stored as UTF-16 surrogate pairs: fsck clean, read 
   await src.close();
 });
 
+test('a FAT16 root directory grows past 512 entries when the root holds more names', async () => {
+  const tree = new StagingTree();
+  const files = new Map<string, Uint8Array>();
+  for (let i = 0; i < 300; i++) { const b = Buffer.from(`r${i}`); tree.addFile(`/root entry ${i}.txt`, new BufferContent(b)); files.set(`/root entry ${i}.txt`, b); }
+  const { path, res } = await makeImage('bigroot.img', 64 * MiB, tree, { seed: 'r' });
+  assert.is(res.geometry.fatType, 16);
+  assert.ok(res.geometry.rootEntries >= 600, String(res.geometry.rootEntries));
+  fsckClean(path);
+  mtoolsAgree(path, files, []);
+});
+
 test('what FAT cannot store is a typed error', async () => {
   const bad = async (setup: (t: StagingTree) => void, code: string, opts: FatWriteOptions = {}, size = 64 * MiB) => {
     const t = new StagingTree();

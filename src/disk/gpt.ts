@@ -135,7 +135,10 @@ export function gptGeometry(sectorSize: number, diskSectors: number, entryCount 
 
 function encodeEntries(l: GptLayout, g: GptGeometry): Uint8Array {
   const buf = new Uint8Array(g.entrySectors * l.sectorSize);
+  const slots = new Set<number>();
   for (const p of l.partitions) {
+    if (slots.has(p.index)) throw new PartitionTableError('GPT_BAD_INDEX', `partition index ${p.index} used twice`);
+    slots.add(p.index);
     if (p.index < 1 || p.index > g.entryCount) throw new PartitionTableError('GPT_BAD_INDEX', `partition index ${p.index} outside 1..${g.entryCount}`);
     if (p.firstLba < g.firstUsableLba || p.lastLba > g.lastUsableLba || p.lastLba < p.firstLba) {
       throw new PartitionTableError('GPT_RANGE', `partition ${p.index} (LBA ${p.firstLba}..${p.lastLba}) is outside the usable LBAs ${g.firstUsableLba}..${g.lastUsableLba}`);

@@ -11,5 +11,5 @@ export { encodeMbr, encodeMbrSector, readMbr, lbaToChs } from './mbr.js';
 export { crc32, crc32Update } from './crc32.js';
 export { seededGuid, makeGuid, seededU32, normalizeGuid, isGuid } from './guid.js';
 export { SubSource } from './subsource.js';
-export { describePartitions, probeFilesystem } from './probe.js';
+export { describePartitions, probeFilesystem, openPartition } from './probe.js';
 export type { DescribedPartition, FsProbe } from './probe.js';

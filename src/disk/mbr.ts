@@ -119,6 +119,13 @@ export function encodeMbr(layout: MbrLayout): SectorWrite[] {
   if (primaries.length > 4) throw new PartitionTableError('MBR_TOO_MANY', `${primaries.length} primary partitions; an MBR has 4 slots`);
   const out: SectorWrite[] = [];
   const logicals = layout.logicals ?? [];
+  const all = [...primaries, ...logicals].filter((p): p is MbrPartition => !!p && p.type !== 0).sort((a, b) => a.startLba - b.startLba);
+  for (let i = 1; i < all.length; i++) {
+    if (all[i]!.startLba < all[i - 1]!.startLba + all[i - 1]!.sectors) {
+      throw new PartitionTableError('MBR_OVERLAP', `partitions at LBA ${all[i - 1]!.startLba} and ${all[i]!.startLba} overlap`);
+    }
+  }
+  if (all.length && all[0]!.startLba < 1) throw new PartitionTableError('MBR_RANGE', 'a partition may not start at LBA 0 (the MBR)');
   if (logicals.length) {
     const slot = primaries.findIndex((p) => p === null || p.type === 0);
     if (slot < 0) throw new PartitionTableError('MBR_TOO_MANY', 'no free primary slot for the extended partition');

@@ -9,6 +9,7 @@ import { SubSource } from './subsource.js';
 import { readPartitionTable, type PartitionInfo } from './table.js';
 import { openFat } from '../fs/fat/reader.js';
 import { IngotError } from '../errors.js';
+import { PartitionTableError } from './errors.js';
 
 export interface FsProbe { fs: string | null; label: string | null; fsUuid: string | null }
 
@@ -65,10 +66,17 @@ export interface DescribedPartition extends FsProbe {
 /**
  * The partition table of `source` with a filesystem probe of each partition
  * — the shape `ingot info` reports (formats/info.ts `setPartitionReader`).
- * A disk without a table is probed as a whole (a bare filesystem image).
+ * When no partition is found, the whole disk is probed as a bare filesystem
+ * (`filesystem`): a FAT boot sector also reads as an empty MBR, as in sfdisk.
  */
-export async function describePartitions(source: ByteSource): Promise<{ table: 'gpt' | 'mbr' | null; partitions: DescribedPartition[]; warnings: string[] }> {
+export async function describePartitions(source: ByteSource): Promise<{
+  table: 'gpt' | 'mbr' | null; partitions: DescribedPartition[]; filesystem?: FsProbe; warnings: string[];
+}> {
   const t = await readPartitionTable(source);
+  if (t.partitions.length === 0) {
+    const whole = await probeFilesystem(source);
+    return { table: t.type, partitions: [], ...(whole.fs ? { filesystem: whole } : {}), warnings: t.warnings };
+  }
   const partitions: DescribedPartition[] = [];
   for (const p of t.partitions) {
     const inside = p.start + p.size <= source.size && !isContainer(p);
@@ -82,4 +90,24 @@ export async function describePartitions(source: ByteSource): Promise<{ table: '
 
 function isContainer(p: PartitionInfo): boolean {
   return p.type === '5' || p.type === 'f' || p.type === '85' || p.type === 'ee';
+}
+
+/**
+ * The window of partition `index` (as `ls`/`cat --partition N` name it), or
+ * the whole source when `index` is undefined. Unknown index or a partition
+ * passing the end of the disk → PartitionTableError.
+ */
+export async function openPartition(source: ByteSource, index?: number): Promise<{ source: ByteSource; partition?: PartitionInfo }> {
+  if (index === undefined) return { source };
+  const t = await readPartitionTable(source);
+  const p = t.partitions.find((q) => q.index === index);
+  if (!p) {
+    throw new PartitionTableError('NO_SUCH_PARTITION', `no partition ${index}`, {
+      expected: t.partitions.length ? `one of ${t.partitions.map((q) => q.index).join(', ')}` : 'a partitioned disk', actual: String(index),
+    });
+  }
+  if (p.start + p.size > source.size) {
+    throw new PartitionTableError('PARTITION_RANGE', `partition ${index} ends at ${p.start + p.size}, past the ${source.size}-byte disk`, { offset: p.start });
+  }
+  return { source: new SubSource(source, p.start, p.size), partition: p };
 }

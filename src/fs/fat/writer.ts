@@ -196,7 +196,8 @@ function encodeDirectory(d: DirNode, bytes: number, isRoot: boolean, label: stri
       const chunks = longNameChunks(c.name);
       const sum = shortNameChecksum(c.short.bytes);
       for (let i = chunks.length; i >= 1; i--) {
-        const ch = Buffer.from(chunks[i - 1]!.buffer, chunks[i - 1]!.byteOffset, 26);
+        const ch = Buffer.alloc(26);
+        chunks[i - 1]!.forEach((u, k) => ch.writeUInt16LE(u, k * 2));
         put((o) => LongNameEntry.encode({
           ord: i | (i === chunks.length ? LAST_LONG_ENTRY : 0), name1: ch.subarray(0, 10), attr: ATTR_LONG_NAME, type: 0, chksum: sum,
           name2: ch.subarray(10, 22), fstClusLo: 0, name3: ch.subarray(22, 26),
@@ -261,18 +262,32 @@ function isZero(b: Uint8Array): boolean {
   return true;
 }
 
-async function writeFileData(target: BlockTarget, f: FileNode, base: number, buf: Uint8Array): Promise<void> {
+/**
+ * Copy a file's data ranges to its cluster run. Reading the next chunk
+ * overlaps writing the current one (two buffers), since both are I/O.
+ */
+async function writeFileData(target: BlockTarget, f: FileNode, base: number, bufs: [Uint8Array, Uint8Array]): Promise<void> {
   const content = f.inode.content!;
   const ranges = content.dataRanges ? content.dataRanges() : [{ offset: 0, length: content.size }];
-  for (const r of ranges) {
-    for (let pos = r.offset; pos < r.offset + r.length;) {
-      const n = Math.min(buf.length, r.offset + r.length - pos);
-      const chunk = buf.subarray(0, n);
-      const got = await content.read(chunk, pos);
-      if (got !== n) throw new FatError('FAT_SHORT_READ', `content ended at ${pos + got}, size says ${content.size}`, { file: f.path });
-      // All-zero blocks stay holes in the fresh target.
-      if (!isZero(chunk)) await target.write(chunk, base + pos);
-      pos += n;
+  const chunks: { pos: number; n: number }[] = [];
+  for (const r of ranges) for (let pos = r.offset; pos < r.offset + r.length; pos += bufs[0].length) chunks.push({ pos, n: Math.min(bufs[0].length, r.offset + r.length - pos) });
+  const load = async (i: number): Promise<Uint8Array> => {
+    const { pos, n } = chunks[i]!;
+    const chunk = bufs[i & 1]!.subarray(0, n);
+    const got = await content.read(chunk, pos);
+    if (got !== n) throw new FatError('FAT_SHORT_READ', `content ended at ${pos + got}, size says ${content.size}`, { file: f.path });
+    return chunk;
+  };
+  let next = chunks.length ? load(0) : undefined;
+  for (let i = 0; i < chunks.length; i++) {
+    const chunk = await next!;
+    next = i + 1 < chunks.length ? load(i + 1) : undefined;
+    // All-zero blocks stay holes in the fresh target.
+    try {
+      if (!isZero(chunk)) await target.write(chunk, base + chunks[i]!.pos);
+    } catch (e) {
+      await next?.catch(() => undefined);
+      throw e;
     }
   }
 }
@@ -313,7 +328,7 @@ export async function writeFat(
   const dataStart = sector(g.firstDataSector);
   const clusterOffset = (c: number) => dataStart + (c - 2) * cs;
   let files = 0, dirs = 0;
-  const io = new Uint8Array(IO_CHUNK);
+  const io: [Uint8Array, Uint8Array] = [new Uint8Array(IO_CHUNK), new Uint8Array(IO_CHUNK)];
   for (const d of walkDirs(root)) {
     dirs++;
     const isRoot = d === root;
