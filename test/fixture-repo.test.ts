@@ -1,0 +1,58 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { requireTool } from './helpers/tools.js';
+import { BOOT_MARKER, DEFAULT_PACKAGES, fixtureRepo, unpackWithHostTools } from '../fixtures/repo.js';
+
+requireTool('rpmbuild'); requireTool('createrepo_c'); requireTool('rpm2cpio'); requireTool('cpio');
+const repo = fixtureRepo();
+
+test('every package passes rpm -K (digests)', () => {
+  const files = readdirSync(join(repo, 'Packages')).map((f) => join(repo, 'Packages', f));
+  assert.ok(files.length >= 10, `only ${files.length} packages`);
+  const r = spawnSync('rpm', ['-K', '--nosignature', ...files], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stdout + r.stderr);
+  assert.is(r.stdout.trim().split('\n').filter((l) => / digests OK$/.test(l)).length, files.length, r.stdout);
+});
+
+test('dnf resolves the default package set from the repository alone', () => {
+  requireTool('dnf');
+  const root = mkdtempSync(join(tmpdir(), 'ingot-dnfroot-'));
+  try {
+    const r = spawnSync('dnf', ['--setopt=reposdir=/dev/null', `--repofrompath=fx,${repo}`, '--repo=fx',
+      `--installroot=${root}`, '--releasever=1', '--forcearch=x86_64', '--nogpgcheck', '--setopt=metadata_expire=0',
+      '--setopt=install_weak_deps=False', 'install', '--assumeno', ...DEFAULT_PACKAGES], { encoding: 'utf8' });
+    // --assumeno ends with status 1 after printing the transaction; a resolution failure prints "Problem"/"No match".
+    assert.not.match(r.stdout + r.stderr, /Problem|No match|nothing provides|Error:/, r.stdout + r.stderr);
+    for (const p of ['ingot-base', 'ingot-marker', 'busybox-static', 'linux-image-', 'extlinux', 'syslinux-common', 'grub-pc-bin', 'grub-efi-amd64-bin', 'systemd-boot-efi']) {
+      assert.match(r.stdout, new RegExp(`^ ${p}`, 'm'), `${p} not in the transaction:\n${r.stdout}`);
+    }
+    assert.match(r.stdout + r.stderr, /Operation aborted/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('the layout is usrmove and the marker init is a busybox script', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ingot-fxroot-'));
+  try {
+    unpackWithHostTools(['ingot-base', 'ingot-marker', 'busybox-static', 'extlinux', 'syslinux-common'], root);
+    for (const d of ['bin', 'sbin', 'lib', 'lib64']) {
+      const r = spawnSync('readlink', [join(root, d)], { encoding: 'utf8' });
+      assert.is(r.stdout.trim(), `usr/${d}`);
+    }
+    const init = readFileSync(join(root, 'usr/sbin/init'), 'utf8');
+    assert.ok(init.startsWith('#!/bin/busybox sh\n'));
+    assert.ok(init.includes(BOOT_MARKER));
+    assert.ok(readdirSync(join(root, 'usr/bin')).includes('busybox'));
+    assert.ok(readdirSync(join(root, 'usr/lib/syslinux/modules/bios')).includes('ldlinux.c32'));
+    assert.match(readFileSync(join(root, 'etc/os-release'), 'utf8'), /^ID=ingot$/m);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test.run();
