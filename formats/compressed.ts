@@ -21,7 +21,6 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createRequire } from 'node:module';
 import zlib from 'node:zlib';
-import lzma from 'lzma-native';
 import type { ByteSource, Range } from '../src/disk/target.js';
 import { ImageFormatError } from './errors.js';
 import { CHUNK, clip, dataRuns } from './io.js';
@@ -35,9 +34,13 @@ interface ZstdStreams {
   CompressStream: new (p: { compressionLevel?: number; nbWorkers?: number; checksumFlag?: boolean }) => Transform;
 }
 function zstdStreams(): ZstdStreams { return require('zstd-napi') as ZstdStreams; }
+type Lzma = typeof import('lzma-native').default;
+let lzmaModule: Lzma | undefined;
+/** liblzma bindings, loaded on first use (a native addon: no cost for commands that never touch xz). */
+function lzma(): Lzma { return (lzmaModule ??= require('lzma-native') as Lzma); }
 
 export function decoderFor(kind: CompressedKind): Transform {
-  if (kind === 'xz') return lzma.createDecompressor();
+  if (kind === 'xz') return lzma().createDecompressor();
   if (kind === 'gz') return zlib.createGunzip();
   return new (zstdStreams().DecompressStream)();
 }
@@ -127,7 +130,7 @@ async function xzSize(path: string): Promise<number | null> {
   const fh = await open(path, 'r');
   try {
     return await new Promise<number | null>((res) => {
-      lzma.parseFileIndexFD(fh.fd, (err, info) => res(err ? null : info.uncompressedSize));
+      lzma().parseFileIndexFD(fh.fd, (err, info) => res(err ? null : info.uncompressedSize));
     });
   } finally {
     await fh.close();
@@ -187,7 +190,7 @@ export function encoderFor(kind: CompressedKind, threads?: number): Transform {
   const t = Math.max(1, threads ?? Math.min(4, availableParallelism()));
   // liblzma's multithreaded encoder cuts fixed 24 MiB blocks (3 x the preset-6 dictionary), so its output
   // does not depend on the thread count; at least 2 keeps it on that encoder on any machine.
-  if (kind === 'xz') return lzma.createCompressor({ preset: 6, threads: Math.max(2, t), blockSize: 24 << 20, check: lzma.CHECK_CRC64 });
+  if (kind === 'xz') return lzma().createCompressor({ preset: 6, threads: Math.max(2, t), blockSize: 24 << 20, check: lzma().CHECK_CRC64 });
   if (kind === 'gz') return zlib.createGzip({ level: 6 });
   return new (zstdStreams().CompressStream)({ compressionLevel: 3, nbWorkers: t, checksumFlag: true });
 }

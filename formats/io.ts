@@ -214,6 +214,9 @@ export class OutputFile {
   private pending: Buffer[] = [];
   private pendingStart = 0;
   private pendingLen = 0;
+  /** Writes in flight (write-behind): positioned writes to disjoint ranges may overlap in time. */
+  private inflight: Promise<void>[] = [];
+  private static readonly DEPTH = 4;
   /** Highest offset written so far (the file is truncated to at least this). */
   end = 0;
 
@@ -239,12 +242,26 @@ export class OutputFile {
   }
 
   private async writeRaw(data: Uint8Array, pos: number): Promise<void> {
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.fh.write(data, done, data.length - done, pos + done);
-      done += bytesWritten;
-    }
     this.end = Math.max(this.end, pos + data.length);
+    await this.queue(async () => {
+      let done = 0;
+      while (done < data.length) {
+        const { bytesWritten } = await this.fh.write(data, done, data.length - done, pos + done);
+        done += bytesWritten;
+      }
+    });
+  }
+
+  /** Start `op` once fewer than DEPTH writes are in flight; errors surface at the next wait. */
+  private async queue(op: () => Promise<void>): Promise<void> {
+    while (this.inflight.length >= OutputFile.DEPTH) await this.inflight.shift();
+    const p = op();
+    p.catch(() => undefined);
+    this.inflight.push(p);
+  }
+
+  private async drain(): Promise<void> {
+    while (this.inflight.length) await this.inflight.shift();
   }
 
   async flushPending(): Promise<void> {
@@ -255,22 +272,26 @@ export class OutputFile {
     this.pending = [];
     this.pendingLen = 0;
     if (bufs.length === 1) { await this.writeRaw(bufs[0]!, pos); return; }
+    this.end = Math.max(this.end, pos + total);
     // One writev for the coalesced pieces: no concatenation copy.
-    let left = bufs;
-    let remaining = total;
-    while (remaining > 0) {
-      const { bytesWritten } = await this.fh.writev(left, pos);
-      remaining -= bytesWritten;
-      pos += bytesWritten;
-      if (remaining > 0) left = dropBytes(left, bytesWritten);
-    }
-    this.end = Math.max(this.end, pos);
+    await this.queue(async () => {
+      let left = bufs;
+      let at = pos;
+      let remaining = total;
+      while (remaining > 0) {
+        const { bytesWritten } = await this.fh.writev(left, at);
+        remaining -= bytesWritten;
+        at += bytesWritten;
+        if (remaining > 0) left = dropBytes(left, bytesWritten);
+      }
+    });
   }
 
   /** Flush, set the final length (holes at the end stay holes) and close. */
   async finish(length?: number): Promise<void> {
     try {
       await this.flushPending();
+      await this.drain();
       await this.fh.truncate(length ?? this.end);
       await this.fh.datasync();
     } finally {
@@ -280,6 +301,8 @@ export class OutputFile {
 
   async abort(): Promise<void> {
     this.pending = [];
+    await Promise.allSettled(this.inflight);
+    this.inflight = [];
     await this.fh.close().catch(() => undefined);
   }
 }

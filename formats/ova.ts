@@ -10,7 +10,6 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import xml2js from 'xml2js';
 import type { ByteSource } from '../src/disk/target.js';
 import { writeVmdk } from './vmdk.js';
 import { ustarHeader } from './tar.js';
@@ -29,7 +28,8 @@ const VSSD_NS = 'http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSy
 const VMDK_STREAM = 'http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized';
 
 /** The OVF descriptor for one disk of `capacity` bytes stored in `vmdkName` (`vmdkSize` bytes). */
-export function ovfDescriptor(o: OvaOptions, vmdkName: string, vmdkSize: number, capacity: number): string {
+export async function ovfDescriptor(o: OvaOptions, vmdkName: string, vmdkSize: number, capacity: number): Promise<string> {
+  const { default: xml2js } = await import('xml2js');
   const item = (id: number, type: number, name: string, extra: Record<string, unknown> = {}) => ({
     'rasd:ElementName': name, 'rasd:InstanceID': String(id), 'rasd:ResourceType': String(type), ...extra,
   });
@@ -76,7 +76,7 @@ export async function writeOva(source: ByteSource, path: string, o: OvaOptions):
   try {
     await writeVmdk(source, vmdkTmp, { subformat: 'streamOptimized', name: vmdkName, seed: o.seed, adapterType: 'lsilogic' });
     const vmdkSize = (await stat(vmdkTmp)).size;
-    const ovf = Buffer.from(ovfDescriptor(o, vmdkName, vmdkSize, source.size), 'utf8');
+    const ovf = Buffer.from(await ovfDescriptor(o, vmdkName, vmdkSize, source.size), 'utf8');
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     const vmdkHash = createHash('sha256');
     async function* gen(): AsyncIterable<Buffer> {

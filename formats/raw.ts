@@ -19,6 +19,7 @@ import { CHUNK, ImageFile, type FileWindow, clip, dataRuns, splitNonZero, withOu
 /** Granularity of the zero scan: 64 KiB keeps it cheap and matches the default qcow2 cluster. */
 export const RAW_SCAN_BLOCK = 64 * 1024;
 const SEEK_DATA = 3, SEEK_HOLE = 4; // Linux <unistd.h>
+const READ_AHEAD = 4;
 
 type SeekFn = (fd: number, offset: number, whence: number) => number;
 let seekSync: SeekFn | null | undefined;
@@ -97,19 +98,25 @@ export class RawSource implements RunSource {
     const ext = this.fsExtents();
     const ranges: Iterable<Range> = ext ?? [{ offset: 0, length: this.size }];
     const step = Math.max(blockSize, Math.floor(CHUNK / blockSize) * blockSize);
-    // Scanning everything (no extents): read holes into one scratch buffer and copy out only data.
-    const scratch = ext ? null : Buffer.allocUnsafe(step);
-    let doneTo = 0; // extents widened to blocks may overlap: never emit a block twice
+    // The reads to make: extents widened to whole blocks, never a block twice.
+    const plan: Range[] = [];
+    let doneTo = 0;
     for (const r of ranges) {
       const start = Math.max(doneTo, Math.floor(r.offset / blockSize) * blockSize);
       const end = Math.min(this.size, Math.ceil((r.offset + r.length) / blockSize) * blockSize);
-      for (let off = start; off < end; off += step) {
-        const len = Math.min(step, end - off);
-        const buf = scratch ? scratch.subarray(0, len) : Buffer.allocUnsafe(len);
-        await this.read(buf, off);
-        for (const run of splitNonZero(buf, off, blockSize)) yield scratch ? { ...run, data: Buffer.from(run.data!) } : run;
-      }
+      for (let off = start; off < end; off += step) plan.push({ offset: off, length: Math.min(step, end - off) });
       doneTo = Math.max(doneTo, end);
+    }
+    // Read ahead a few chunks so the disk (and the thread pool) is never idle while runs are consumed.
+    const ahead: Promise<Buffer>[] = [];
+    const start = (r: Range) => { const b = Buffer.allocUnsafe(r.length); const p = this.read(b, r.offset).then(() => b); p.catch(() => undefined); return p; };
+    let next = 0;
+    while (ahead.length < READ_AHEAD && next < plan.length) ahead.push(start(plan[next++]!));
+    for (let i = 0; i < plan.length; i++) {
+      const buf = await ahead.shift()!;
+      if (next < plan.length) ahead.push(start(plan[next++]!));
+      // Without extents holes are read too: copy out only the data so holes cost no memory.
+      for (const run of splitNonZero(buf, plan[i]!.offset, blockSize)) yield ext ? run : { ...run, data: Buffer.from(run.data!) };
     }
   }
 

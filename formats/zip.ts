@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import yauzl from 'yauzl';
+import type yauzl from 'yauzl';
 import type { ByteSource } from '../src/disk/target.js';
 import { ImageFormatError } from './errors.js';
 import { ImageFile, type FileWindow } from './io.js';
@@ -35,8 +35,9 @@ export async function openZipImage<T extends ByteSource>(
   openInner: (path: string, format: Inner, window?: FileWindow) => Promise<T>,
 ): Promise<{ source: ByteSource; member: string; innerFormat: string }> {
   let zip: yauzl.ZipFile;
+  const { default: yz } = await import('yauzl');
   try {
-    zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: false });
+    zip = await yz.openPromise(path, { lazyEntries: true, autoClose: false });
   } catch (e) {
     throw new ImageFormatError('ZIP_CORRUPT', `not a readable zip: ${(e as Error).message}`, { file: path }, { cause: e });
   }
