@@ -24,12 +24,26 @@ export function corpusRepo(listName: string, level = 1): string {
   if (existsSync(join(out, 'repodata/repomd.xml'))) return out;
   requireTool('rpmbuild');
   requireTool('createrepo_c');
+  mkdirSync(join(ROOT, '.cache'), { recursive: true });
+  // test files run in parallel: one builds, the others wait for it (mkdir is the lock)
+  const lock = `${out}.lock`;
+  const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  for (;;) {
+    try { mkdirSync(lock); break; } catch { /* held by another test process */ }
+    const deadline = Date.now() + 30 * 60_000;
+    while (existsSync(lock) && !existsSync(join(out, 'repodata/repomd.xml')) && Date.now() < deadline) sleep(2000);
+    if (existsSync(join(out, 'repodata/repomd.xml'))) return out;
+    rmSync(lock, { recursive: true, force: true }); // stale lock of a killed run
+  }
   const tmp = `${out}.building`;
   rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(join(ROOT, '.cache'), { recursive: true });
   const r = spawnSync(join(SHARED, 'corpus/deb2rpm-repo'), ['--out', tmp, '--level', String(level), '--closure', '--list', list], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`deb2rpm-repo failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  renameSync(tmp, out);
+  try {
+    if (r.status !== 0) throw new Error(`deb2rpm-repo failed (${r.status}): ${r.stderr.slice(-2000)}`);
+    renameSync(tmp, out);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
   return out;
 }
 

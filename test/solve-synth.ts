@@ -130,7 +130,7 @@ export function synthPackages(o: SynthOptions): Pkg[] {
         if (members.length > 1 && name !== base) p.requires.push({ name: base, flags: 'EQ', ver, rel });
         if (r() < 0.03 * choice && pkgs.length > core) p.conflicts.push({ name: pick(pkgs).name });
         if (r() < 0.03 * choice && pkgs.length > core) { const t = pick(pkgs); p.conflicts.push({ name: t.name, flags: 'LT', ver: t.ver, rel: t.rel }); }
-        if (r() < 0.02 && pkgs.length) { const t = pick(pkgs); p.obsoletes.push({ name: t.name, flags: 'LT', ver: '9', rel: '0' }); }
+        if (r() < 0.02 && pkgs.length > core) { const t = pick(pkgs); p.obsoletes.push({ name: t.name, flags: 'LT', ver: '9', rel: '0' }); }
         if (r() < 0.15 && pkgs.length) p.recommends.push({ name: pick(pkgs).name });
         if (r() < 0.05 && provided.length) p.recommends.push({ name: pick(provided) });
         if (r() < 0.03 && pkgs.length) p.supplements.push({ name: pick(pkgs).name });

@@ -2,7 +2,9 @@
  * Dependency matching over the pool: which packages provide a (possibly
  * versioned) capability, file paths (primary's file list, then filelists),
  * and rpm's rich/boolean dependencies (rpm 4.13+ syntax: and, or, if, if-else,
- * unless, unless-else, with, without), parsed into a small tree.
+ * unless, unless-else, with, without), parsed into a small tree. Meaning (as
+ * libsolv's cplxdeps.c normalises them): A if B = A ∨ ¬B; A if B else C =
+ * (A ∨ ¬B) ∧ (C ∨ B); A unless B = A ∧ ¬B; A unless B else C = (A ∧ ¬B) ∨ (C ∧ B).
  */
 import { DepKind, type Pool } from '../repo/pool.js';
 import { rangesOverlap, senseFromOp, parseEvr, type Evr } from './evr.js';

@@ -15,6 +15,8 @@ export interface ClauseInfo {
   pkg: number;
   /** Dependency text, job text, or other detail. */
   dep?: string;
+  /** Or: index of the dependency triple in the pool (formatted only for explanations). */
+  depIdx?: number;
   /** Second package (conflicts/obsoletes/same-name). */
   other?: number;
 }

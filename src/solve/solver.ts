@@ -120,9 +120,10 @@ export class Solver {
         return d.else ? this.andOf([first, this.orOf([b, this.enc(d.else, owner, text)], owner, text)], owner, text) : first;
       }
       case 'unless': {
+        // rpm/libsolv: A unless B = A ∧ ¬B; A unless B else C = (A ∧ ¬B) ∨ (C ∧ B)
         const a = this.enc(d.then, owner, text), b = this.enc(d.cond, owner, text);
-        const first = this.orOf([a, b], owner, text);
-        return d.else ? this.andOf([first, this.orOf([-b, this.enc(d.else, owner, text)], owner, text)], owner, text) : first;
+        const first = this.andOf([a, -b], owner, text);
+        return d.else ? this.orOf([first, this.andOf([this.enc(d.else, owner, text), b], owner, text)], owner, text) : first;
       }
       default: return -this.T;
     }
@@ -169,16 +170,15 @@ export class Solver {
         continue;
       }
       const provs = this.provides.whatDep(nameId, flags, evrId);
-      const dep = formatDep(name, flags, pool.str(evrId));
       if (!provs.length) {
         if (name.charCodeAt(0) === 0x2f) this.missingFiles.add(name);
-        this.sat.addClause([-nv], { kind: 'nothing-provides', pkg: n, dep });
+        this.sat.addClause([-nv], { kind: 'nothing-provides', pkg: n, depIdx: i });
         continue;
       }
       if (provs.includes(n)) continue;
       for (const p of provs) this.visit(p);
       const lits = provs.map((p) => this.varOf(p));
-      this.addScan(this.sat.addClause([-nv, ...lits], { kind: 'requires', pkg: n, dep }), n, lits);
+      this.addScan(this.sat.addClause([-nv, ...lits], { kind: 'requires', pkg: n, depIdx: i }), n, lits);
     }
   }
 
@@ -278,7 +278,7 @@ export class Solver {
         }
         for (const p of this.provides.what(name, flags, evr)) {
           if (p === n || !this.visited[p]) continue;
-          this.sat.addClause([-nv, -this.varOf(p)], { kind: 'conflicts', pkg: n, other: p, dep: formatDep(name, flags, evr) });
+          this.sat.addClause([-nv, -this.varOf(p)], { kind: 'conflicts', pkg: n, other: p, depIdx: i });
         }
       }
       const [os, oe] = pool.depRange(n, DepKind.Obsoletes);
@@ -286,7 +286,7 @@ export class Solver {
         const name = pool.str(d[3 * i]), flags = d[3 * i + 1], evr = pool.str(d[3 * i + 2]);
         for (const p of this.provides.byNevr(name, flags, evr)) {
           if (p === n || !this.visited[p] || pool.name.data[p] === pool.name.data[n]) continue;
-          this.sat.addClause([-nv, -this.varOf(p)], { kind: 'obsoletes', pkg: n, other: p, dep: formatDep(name, flags, evr) });
+          this.sat.addClause([-nv, -this.varOf(p)], { kind: 'obsoletes', pkg: n, other: p, depIdx: i });
         }
       }
     }
@@ -329,7 +329,7 @@ export class Solver {
       case 'and': return d.args.every((a) => this.evalRich(a));
       case 'or': return d.args.some((a) => this.evalRich(a));
       case 'if': return this.evalRich(d.cond) ? this.evalRich(d.then) : d.else ? this.evalRich(d.else) : true;
-      case 'unless': return !this.evalRich(d.cond) ? this.evalRich(d.then) : d.else ? this.evalRich(d.else) : true;
+      case 'unless': return !this.evalRich(d.cond) ? this.evalRich(d.then) : d.else ? this.evalRich(d.else) : false;
       default: return false;
     }
   }
@@ -582,7 +582,10 @@ export class Solver {
 
   private explain(): string[] {
     const pool = this.pool;
-    const core = this.sat.unsatCore().map((id) => ({ id, info: this.sat.info[id] })).filter((x) => x.info && x.info.kind !== 'true');
+    const d = pool.deps.data;
+    const text = (i: ClauseInfo): ClauseInfo => (i.depIdx === undefined ? i
+      : { ...i, dep: formatDep(pool.str(d[3 * i.depIdx]), d[3 * i.depIdx + 1], pool.str(d[3 * i.depIdx + 2])) });
+    const core = this.sat.unsatCore().map((id) => ({ id, info: this.sat.info[id] && text(this.sat.info[id]!) })).filter((x) => x.info && x.info.kind !== 'true');
     const nevra = (p: number) => pool.nevra(p);
     const out: string[] = [];
     const requirers = (p: number): { pkg: number; dep: string } | undefined => {
@@ -636,7 +639,8 @@ export class Solver {
       if (pk.length && pk.every((p) => broken.has(p))) for (const p of pk) missingOf.add(p);
     }
     for (let id = 0; id < this.sat.info.length; id++) {
-      const i = this.sat.info[id];
+      const raw = this.sat.info[id];
+      const i = raw && text(raw);
       if (i && i.kind === 'nothing-provides' && missingOf.has(i.pkg)) out.push(`nothing provides ${i.dep} needed by ${nevra(i.pkg)}${chain(i.pkg)}`);
     }
     if (!out.length) {
