@@ -7,6 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,6 +80,23 @@ test('a file name with a newline (patched in, same length: rpmbuild refuses such
   const pkg = await openRpm(file);
   assert.ok(pkg.files.some((f) => f.path === '/opt/t/new\nline'));
   await oracle(file, 'newline');
+});
+
+test('worker-thread decoding (INGOT_RPM_WORKERS=1) yields the same entries and bytes as in-process decoding', async () => {
+  const digest = async () => {
+    const out: string[] = [];
+    for (const mode of Object.keys(PAYLOADS)) {
+      for await (const e of (await openRpm(pkgs[mode]!)).entries()) {
+        const h = createHash('sha256');
+        for await (const c of e.content) h.update(c);
+        out.push(`${mode} ${e.path} ${e.type} ${h.digest('hex')}`);
+      }
+    }
+    return out;
+  };
+  const inProcess = await digest();
+  process.env.INGOT_RPM_WORKERS = '1';
+  try { assert.equal(await digest(), inProcess); } finally { delete process.env.INGOT_RPM_WORKERS; }
 });
 
 test.after(() => rmSync(work, { recursive: true, force: true }));

@@ -164,6 +164,9 @@ export async function* payloadEntries(source: AsyncIterable<Buffer | Uint8Array>
       throw new RpmFormatError(e.code.replace(/^RPM_/, ''), e.message.replace(/^offset [^:]*: /, ''), { ...e.context, file, field: e.context.field ?? 'payload (uncompressed offset)' });
     }
     throw e;
+  } finally {
+    // Stop the decoder (bytes after the trailer are never read): closes the file and frees its worker.
+    await iter.return?.();
   }
 }
 
