@@ -7,9 +7,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { requireTool } from './helpers/tools.js';
+import { aptInstall, requireTool } from './helpers/tools.js';
 import { ingot, ROOT } from './helpers/cli.js';
 import { MARKER_INIT, hostInitramfs, kernelVersion, stagedFixtureRoot, syslinuxFatImage } from '../fixtures/images.js';
 import { detectImageFormat } from '../src/qemu/format.js';
@@ -18,6 +19,7 @@ import { bootImage } from '../src/qemu/runner.js';
 
 for (const t of ['qemu-system-x86_64', 'qemu-img', 'sfdisk', 'cpio', 'mkfs.vfat', 'mcopy', 'rpm2cpio']) requireTool(t);
 requireTool('syslinux', 'syslinux');
+if (!existsSync('/usr/share/OVMF/OVMF_CODE_4M.fd')) aptInstall(['ovmf']); // UEFI firmware for qemu
 const dir = mkdtempSync(join(tmpdir(), 'ingot-qemu-test-'));
 const root = stagedFixtureRoot();
 const kernel = join(root, 'boot', `vmlinuz-${kernelVersion(root)}`);
