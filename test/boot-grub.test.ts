@@ -21,7 +21,8 @@ import { grubCfg } from '../src/boot/uefi.js';
 import { bootImage } from '../src/qemu/runner.js';
 import { StagingTree } from '../src/tree/tree.js';
 
-for (const t of ['qemu-system-x86_64', 'sfdisk', 'mke2fs', 'rpm2cpio', 'cpio', 'python3']) requireTool(t);
+for (const t of ['qemu-system-x86_64', 'sfdisk', 'mke2fs', 'rpm2cpio', 'cpio']) requireTool(t);
+requireTool('python3', 'python3');
 requireTool('grub-mkimage', 'grub-common');
 const dir = mkdtempSync(join(tmpdir(), 'ingot-grub-'));
 const root = stagedFixtureRoot();

@@ -8,9 +8,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { requireTool } from './helpers/tools.js';
+import { aptInstall, requireTool } from './helpers/tools.js';
 import { ExistingFileTarget, espImage, gptDisk, kernelVersion, markerRootWithKernel, stagedFixtureRoot } from '../fixtures/images.js';
 import { treeFromDir } from '../fixtures/tree.js';
 import { installInitramfs } from '../src/boot/initramfs.js';
@@ -21,6 +22,7 @@ import { bootImage } from '../src/qemu/runner.js';
 
 for (const t of ['qemu-system-x86_64', 'sfdisk', 'mke2fs', 'mkfs.vfat', 'mcopy', 'rpm2cpio', 'cpio']) requireTool(t);
 requireTool('mmd', 'mtools');
+if (!existsSync('/usr/share/OVMF/OVMF_CODE_4M.fd')) aptInstall(['ovmf']); // UEFI firmware for qemu
 const dir = mkdtempSync(join(tmpdir(), 'ingot-hybrid-'));
 const root = stagedFixtureRoot();
 const kver = kernelVersion(root);

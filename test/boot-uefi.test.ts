@@ -7,9 +7,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { requireTool } from './helpers/tools.js';
+import { aptInstall, requireTool } from './helpers/tools.js';
 import { espImage, gptDisk, kernelVersion, markerRootWithKernel, stagedFixtureRoot } from '../fixtures/images.js';
 import { treeFromDir } from '../fixtures/tree.js';
 import { installInitramfs } from '../src/boot/initramfs.js';
@@ -20,6 +21,7 @@ import { readAll } from '../src/boot/depmod.js';
 
 for (const t of ['qemu-system-x86_64', 'sfdisk', 'mke2fs', 'mkfs.vfat', 'mcopy', 'rpm2cpio', 'cpio']) requireTool(t);
 requireTool('mmd', 'mtools');
+if (!existsSync('/usr/share/OVMF/OVMF_CODE_4M.fd')) aptInstall(['ovmf']); // UEFI firmware for qemu
 const dir = mkdtempSync(join(tmpdir(), 'ingot-uefi-'));
 const root = stagedFixtureRoot();
 const kver = kernelVersion(root);

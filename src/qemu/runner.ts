@@ -139,6 +139,15 @@ function runQemu(bin: string, args: string[], accel: 'kvm' | 'tcg', opts: BootOp
   if (!exitHook) {
     exitHook = true;
     process.on('exit', () => { for (const c of live) killGroup(c); });
+    // qemu has its own process group, so a terminal's ^C does not reach it: pass it on, then die as asked.
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      const onSignal = () => {
+        for (const c of live) killGroup(c);
+        process.removeListener(sig, onSignal);
+        process.kill(process.pid, sig);
+      };
+      process.on(sig, onSignal);
+    }
   }
   return new Promise<BootResult>((resolve, reject) => {
     const t0 = performance.now();
