@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, statSync, createReadStream } from 'node:fs';
 import { rename } from 'node:fs/promises';
-import { join, resolve as resolvePath } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { AbortedError, IngotError } from '../errors.js';
 import { loadRepos, type RepoConfig, type RepoSet } from '../repo/index.js';
 import { resolve as resolveDeps, type PackageRef } from '../solve/index.js';
@@ -15,8 +15,8 @@ import { openRpm, type RpmPackage } from '../rpm/reader.js';
 import { ContentStore } from '../tree/content-store.js';
 import { StagingTree } from '../tree/tree.js';
 import { Unpacker, type UnpackedPackage } from '../install/unpack.js';
-import { applySysconfig, type MountedFilesystem } from '../install/sysconfig.js';
-import { configureServices } from '../install/systemd.js';
+import { configureSystem, type MountedFilesystem } from '../install/sysconfig.js';
+import { applyExtraFiles } from '../install/extrafiles.js';
 import { installRpmdb } from '../install/rpmdb/index.js';
 import { normalizeSpec, type ImageSpec, type OutputFormat } from '../spec/model.js';
 import { loadSpec } from '../spec/index.js';
@@ -24,8 +24,7 @@ import { SparseFileTarget } from '../disk/target.js';
 import { tempPathFor } from '../util/atomic.js';
 import { writeImage, parseFormatName, type FormatName } from '../../formats/index.js';
 import { AccountTracker } from './accounts.js';
-import { configureAccounts, applyExtraFile } from './configure.js';
-import { classifyTransaction, installFirstbootUnit } from '../install/scriptlets.js';
+import { configureAccounts } from './configure.js';
 import { collectScriptlets } from './scriptlets.js';
 import { labelTree } from '../install/selinux.js';
 import { defaultSpecInput } from './default-spec.js';
@@ -225,8 +224,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     warnings.push(...unpacker.warnings, ...accounts.warnings);
     lap('unpack');
 
-    // Scriptlets are never run: each is classified; the native ones' effects are done by ingot's own stages.
-    const scriptletReport = classifyTransaction(collectScriptlets(pkgs));
+
 
     // Identity: a seed from the spec and the exact package set, so rebuilds are byte-identical.
     const seed = opts.seed ?? createHash('sha256')
@@ -242,14 +240,14 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     check(signal);
     progress({ stage: 'configure' });
     const before = snapshot(tree);
-    await applySysconfig(tree, spec, mounted, { seed });
-    const svc = await configureServices(tree, { enable: spec.services.enable, disable: spec.services.disable, defaultTarget: spec.defaultTarget });
-    warnings.push(...svc.warnings);
+    // Scriptlets are never run: each is classified, the common ones done natively (ldconfig, alternatives,
+    // presets); accounts they create were applied during the unpack.
+    const configured0 = await configureSystem(tree, spec, { filesystems: mounted, scriptlets: collectScriptlets(pkgs), seed });
+    const scriptletReport = configured0.scriptlets;
+    warnings.push(...configured0.warnings.filter((w) => !spec.warnings.includes(w)));
     await configureAccounts(tree, await accounts.accounts(), spec, seed);
     accounts.finish();
-    for (const f of spec.files) await applyExtraFile(tree, f, store);
-    const deferred = scriptletReport.scriptlets.filter((x) => x.disposition === 'deferred' && !x.cacheOnly);
-    if (spec.deferredScriptletsUnit && deferred.length) await installFirstbootUnit(tree, deferred);
+    await applyExtraFiles(tree, spec.files, typeof opts.spec === 'string' ? dirname(resolvePath(opts.spec)) : process.cwd());
     const configured = changedPaths(before, tree);
     lap('configure');
 
