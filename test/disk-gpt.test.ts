@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   computeLayout, writePartitionTable, readPartitionTable, SparseFileTarget, FileSource, BytesSource, MiB, GPT_TYPES,
-  PartitionTableError, type PartitionTable, type PartitionTableInfo,
+  PartitionTableError, LayoutError, type PartitionTable, type PartitionTableInfo,
 } from '../src/disk/index.js';
 import { GptPartitionEntry } from '../src/disk/gpt.js';
 import { crc32 } from '../src/disk/crc32.js';
@@ -105,6 +105,21 @@ test('determinism: the same seed gives byte-identical tables; another seed chang
   const r1 = await writeImage('r1.img', 32 * MiB, { type: 'gpt', partitions: layout.partitions });
   const r2 = await writeImage('r2.img', 32 * MiB, { type: 'gpt', partitions: layout.partitions });
   assert.is.not(r1.info.diskGuid, r2.info.diskGuid);
+});
+
+test('other entry counts: 256 entries move the first usable LBA; fewer than 128 are refused (16 KiB minimum)', async () => {
+  assert.throws(() => computeLayout([{ size: MiB }], 16 * MiB, { table: 'gpt', gptEntries: 16 }), (e: unknown) => e instanceof LayoutError);
+  await writeImage('n16.img', 16 * MiB, { type: 'gpt', partitions: [{ start: MiB, size: MiB }], gptEntries: 16 })
+    .then(() => assert.unreachable(), (e: unknown) => assert.ok(e instanceof PartitionTableError && e.code === 'GPT_ENTRIES'));
+  for (const gptEntries of [256]) {
+    const layout = computeLayout([{ size: 4096, align: 512 }, { size: MiB }], 16 * MiB, { table: 'gpt', gptEntries });
+    const { path, info } = await writeImage(`n${gptEntries}.img`, 16 * MiB, { type: 'gpt', partitions: layout.partitions, seed: 'n', gptEntries });
+    sgdiskVerify(path);
+    const sf = sfdiskJson(path).table!;
+    assertMatchesSfdisk(info, sf, `${gptEntries} entries`);
+    assert.is(sf.firstlba, gptEntries === 256 ? 66 : 34);
+    assert.is(info.partitions[0]!.start / 512, sf.firstlba);
+  }
 });
 
 test('explicit GUIDs, slots and boot code for the protective MBR are honoured', async () => {

@@ -127,7 +127,10 @@ export interface GptGeometry {
 }
 
 export function gptGeometry(sectorSize: number, diskSectors: number, entryCount = GPT_DEFAULT_ENTRIES): GptGeometry {
-  const entrySectors = Math.ceil(Math.max(entryCount * GPT_ENTRY_SIZE, GPT_MIN_ENTRY_ARRAY_BYTES) / sectorSize);
+  if (!Number.isInteger(entryCount) || entryCount * GPT_ENTRY_SIZE < GPT_MIN_ENTRY_ARRAY_BYTES || entryCount * GPT_ENTRY_SIZE > GPT_MAX_ENTRY_ARRAY_BYTES) {
+    throw new PartitionTableError('GPT_ENTRIES', `${entryCount} GPT entries: the array must hold ${GPT_MIN_ENTRY_ARRAY_BYTES / GPT_ENTRY_SIZE}…${GPT_MAX_ENTRY_ARRAY_BYTES / GPT_ENTRY_SIZE} entries (UEFI §5.3.2)`);
+  }
+  const entrySectors = Math.ceil((entryCount * GPT_ENTRY_SIZE) / sectorSize);
   const backupHeaderLba = diskSectors - 1;
   const backupEntriesLba = backupHeaderLba - entrySectors;
   return { entryCount, entrySectors, firstUsableLba: 2 + entrySectors, lastUsableLba: backupEntriesLba - 1, backupEntriesLba, backupHeaderLba };

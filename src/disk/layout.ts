@@ -79,7 +79,10 @@ function geometry(opts: LayoutOptions): Geometry {
     throw new LayoutError(`alignment ${alignment} is not a positive multiple of the ${sectorSize}-byte sector`, { field: 'alignment' });
   }
   if (opts.table === 'mbr') return { sectorSize, alignment, head: sectorSize, tail: 0 };
-  const entryBytes = (opts.gptEntries ?? 128) * 128;
+  const entries = opts.gptEntries ?? 128;
+  // UEFI §5.3.2: the entry array holds at least 16 KiB (128 entries of 128 bytes).
+  if (!Number.isInteger(entries) || entries < 128) throw new LayoutError(`${entries} GPT entries: at least 128 are required`, { field: 'gptEntries' });
+  const entryBytes = entries * 128;
   const entrySectors = Math.ceil(entryBytes / sectorSize);
   return { sectorSize, alignment, head: (2 + entrySectors) * sectorSize, tail: (1 + entrySectors) * sectorSize };
 }
