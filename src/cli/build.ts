@@ -14,6 +14,7 @@ interface BuildCliOptions {
   timeout?: string;
   seed?: string;
   lenient?: boolean;
+  lenientOwners?: boolean;
   cacheDir?: string;
   json?: boolean;
   quiet?: boolean;
@@ -40,6 +41,7 @@ export function registerBuild(program: Command): void {
     .option('--timeout <seconds>', 'boot-test timeout', '180')
     .option('--seed <text>', 'seed for UUIDs and serials (default: derived from the spec and packages)')
     .option('--lenient', 'ignore unknown kickstart commands (reported as warnings)')
+    .option('--lenient-owners', 'files owned by users/groups the image does not define become root with a warning (what rpm does) instead of failing')
     .option('--cache-dir <dir>', 'repository metadata and package cache')
     .option('--json', 'print the build report as JSON')
     .option('-q, --quiet', 'print nothing but errors')
@@ -69,7 +71,7 @@ export function registerBuild(program: Command): void {
       };
       const r = await buildImage({
         spec: specPath, outputDir: o.output, formats: o.format?.split(',').map((s) => s.trim()).filter(Boolean),
-        repos: o.repo, arch: o.arch, lenient: o.lenient, seed: o.seed, cacheDir: o.cacheDir, defaultRepo,
+        repos: o.repo, arch: o.arch, lenient: o.lenient, lenientOwners: o.lenientOwners, seed: o.seed, cacheDir: o.cacheDir, defaultRepo,
         bootTest: bootTest ? { expect, timeout } : undefined, onProgress,
       });
       if (o.json) process.stdout.write(JSON.stringify(r.report, null, 2) + '\n');
