@@ -150,5 +150,26 @@ test('a partition too small for its content fails naming the size needed, leavin
   assert.equal(existsSync(out) ? readdirSync(out) : [], []);
 });
 
+test('a build killed mid-way (SIGTERM) leaves no output and no scratch file', async () => {
+  const out = join(work, 'killed');
+  const { spawn } = await import('node:child_process');
+  const { pathToFileURL } = await import('node:url');
+  const { ROOT } = await import('./helpers/cli.js');
+  const loader = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+  const child = spawn(process.execPath, ['--import', loader, join(ROOT, 'src/cli/main.ts'), 'build', spec('killed'), '-o', out, '-v'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const code = await new Promise<number | null>((resolve) => {
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      // Kill once the disk is being written: the raw scratch file and the content store both exist then.
+      if (/\[disk\]/.test(err) && !child.killed) child.kill('SIGTERM');
+    });
+    child.on('close', (c) => resolve(c));
+  });
+  assert.ok(/\[disk\]/.test(err), `the build never reached the disk stage:\n${err}`);
+  assert.is.not(code, 0);
+  assert.equal(existsSync(out) ? readdirSync(out) : [], []);
+});
+
 test.after(() => rmSync(work, { recursive: true, force: true }));
 test.run();

@@ -21,7 +21,7 @@ import { installRpmdb } from '../install/rpmdb/index.js';
 import { normalizeSpec, type ImageSpec, type OutputFormat } from '../spec/model.js';
 import { loadSpec } from '../spec/index.js';
 import { SparseFileTarget } from '../disk/target.js';
-import { tempPathFor } from '../util/atomic.js';
+import { removeOnSignal, tempPathFor } from '../util/atomic.js';
 import { writeImage, parseFormatName, type FormatName } from '../../formats/index.js';
 import { AccountTracker } from './accounts.js';
 import { configureAccounts } from './configure.js';
@@ -195,6 +195,8 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   const store = ContentStore.create({ dir: workDir });
   const rawTmp = tempPathFor(join(outDir, `${spec.name}.raw`));
   const finished: string[] = [];
+  // A signal mid-build removes the scratch files; outputs appear only by rename.
+  const guards = [removeOnSignal(rawTmp), removeOnSignal(store.dir)];
   try {
     // Unpack in transaction order.
     const tree = new StagingTree();
@@ -345,6 +347,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   } finally {
     rmSync(rawTmp, { force: true });
     await store.dispose();
+    for (const g of guards) g.release();
   }
 }
 

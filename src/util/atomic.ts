@@ -24,6 +24,13 @@ function hookSignals(): void {
   process.once('SIGTERM', cleanup);
 }
 
+/** Remove `path` (file or directory) if the process is interrupted before `release` is called. */
+export function removeOnSignal(path: string): { release(): void } {
+  hookSignals();
+  live.add(path);
+  return { release: () => { live.delete(path); } };
+}
+
 /** A temporary path beside `target` (same directory, so rename is atomic). */
 export function tempPathFor(target: string): string {
   return join(dirname(target), `.${basename(target)}.ingot-${randomBytes(4).toString('hex')}.tmp`);
