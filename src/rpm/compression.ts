@@ -84,10 +84,11 @@ async function* unzstd(raw: Readable): AsyncGenerator<Buffer> {
     // Drain what the decoder still holds for a complete input.
     for (;;) {
       const [ret, produced] = dctx.decompressStream(dst.subarray(used), Buffer.alloc(0));
+      // With no input and nothing produced, the hint describes the *next* frame's header: not a truncation.
+      if (produced === 0) break;
       used += produced;
       inFrame = ret !== 0;
       if (used > 0) { yield dst.subarray(0, used); dst = Buffer.allocUnsafe(ZSTD_OUT); used = 0; }
-      if (produced === 0) break;
     }
     if (inFrame) throw new RpmFormatError('DECOMPRESS', 'zstd payload ends inside a frame');
   } finally {
