@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const packages = Number(process.argv[2] ?? 70000);
 const seed = Number(process.argv[3] ?? 70);
-const repo = join(tmpdir(), `ingot-bench-resolve-${packages}-${seed}`);
+const repo = join(tmpdir(), `ingot-bench-resolve-v3-${packages}-${seed}`);
 const work = mkdtempSync(join(tmpdir(), 'ingot-bench-'));
 
 function run(cmd: string, args: string[], input?: string): { wall: number; rssMiB: number; out: string; err: string; code: number } {
@@ -33,7 +33,7 @@ function run(cmd: string, args: string[], input?: string): { wall: number; rssMi
 if (!existsSync(join(repo, 'repodata/repomd.xml'))) {
   console.log(`generating ${packages} packages into ${repo} …`);
   writeFileSync(join(work, 'gen.mts'), `import { writeSynthRepo } from ${JSON.stringify(join(ROOT, 'test/solve-synth.ts'))};
-await writeSynthRepo(${JSON.stringify(repo)}, { packages: ${packages}, seed: ${seed}, files: 30, skew: 4, oldVersions: 0 });`);
+await writeSynthRepo(${JSON.stringify(repo)}, { packages: ${packages}, seed: ${seed}, files: 30, layered: true, oldVersions: 0 });`);
   const g = run(process.execPath, ['--import', 'tsx', join(work, 'gen.mts')]);
   if (g.code !== 0) throw new Error(g.err);
 }
