@@ -65,6 +65,11 @@ const same = d[0].ok && !m.error && JSON.stringify(d[0].install) === JSON.string
 
 console.log(`repository: ${packages} packages (seed ${seed}) at ${repo}`);
 console.log(`request: ${m.specs.length} names, weak deps on → ingot ${m.error ? `fails: ${m.error.slice(0, 200)}` : `${m.install.length} packages`}, dnf ${d[0].ok ? `${d[0].install!.length} packages` : 'fails'}; same set: ${same}`);
+if (!same && d[0].ok && !m.error) {
+  const extra = m.install.filter((x) => !d[0].install!.includes(x));
+  const missing = d[0].install!.filter((x) => !m.install.includes(x));
+  console.log(`  differences: ingot also installs ${extra.length} (${extra.slice(0, 8).join(' ')}), not ${missing.length} (${missing.slice(0, 8).join(' ')})`);
+}
 console.log(`ingot: ${mine.wall.toFixed(2)} s wall (load ${m.load.toFixed(2)} s, solve ${m.solve.toFixed(2)} s), peak RSS ${mine.rssMiB.toFixed(0)} MiB`);
 console.log(`dnf:   ${dnf.wall.toFixed(2)} s wall (fresh cache: load + solv cache + solve), peak RSS ${dnf.rssMiB.toFixed(0)} MiB`);
 console.log(`ratio: ${(mine.wall / dnf.wall).toFixed(2)}× dnf wall time`);
