@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const packages = Number(process.argv[2] ?? 70000);
 const seed = Number(process.argv[3] ?? 70);
-const repo = join(tmpdir(), `ingot-bench-resolve-${packages}-${seed}`);
+const repo = join(tmpdir(), `ingot-bench-resolve-v3-${packages}-${seed}`);
 const work = mkdtempSync(join(tmpdir(), 'ingot-bench-'));
 
 function run(cmd: string, args: string[], input?: string): { wall: number; rssMiB: number; out: string; err: string; code: number } {
@@ -33,7 +33,7 @@ function run(cmd: string, args: string[], input?: string): { wall: number; rssMi
 if (!existsSync(join(repo, 'repodata/repomd.xml'))) {
   console.log(`generating ${packages} packages into ${repo} …`);
   writeFileSync(join(work, 'gen.mts'), `import { writeSynthRepo } from ${JSON.stringify(join(ROOT, 'test/solve-synth.ts'))};
-await writeSynthRepo(${JSON.stringify(repo)}, { packages: ${packages}, seed: ${seed}, files: 30, skew: 4, oldVersions: 0 });`);
+await writeSynthRepo(${JSON.stringify(repo)}, { packages: ${packages}, seed: ${seed}, files: 30, layered: true, oldVersions: 0 });`);
   const g = run(process.execPath, ['--import', 'tsx', join(work, 'gen.mts')]);
   if (g.code !== 0) throw new Error(g.err);
 }
@@ -65,6 +65,11 @@ const same = d[0].ok && !m.error && JSON.stringify(d[0].install) === JSON.string
 
 console.log(`repository: ${packages} packages (seed ${seed}) at ${repo}`);
 console.log(`request: ${m.specs.length} names, weak deps on → ingot ${m.error ? `fails: ${m.error.slice(0, 200)}` : `${m.install.length} packages`}, dnf ${d[0].ok ? `${d[0].install!.length} packages` : 'fails'}; same set: ${same}`);
+if (!same && d[0].ok && !m.error) {
+  const extra = m.install.filter((x) => !d[0].install!.includes(x));
+  const missing = d[0].install!.filter((x) => !m.install.includes(x));
+  console.log(`  differences: ingot also installs ${extra.length} (${extra.slice(0, 8).join(' ')}), not ${missing.length} (${missing.slice(0, 8).join(' ')})`);
+}
 console.log(`ingot: ${mine.wall.toFixed(2)} s wall (load ${m.load.toFixed(2)} s, solve ${m.solve.toFixed(2)} s), peak RSS ${mine.rssMiB.toFixed(0)} MiB`);
 console.log(`dnf:   ${dnf.wall.toFixed(2)} s wall (fresh cache: load + solv cache + solve), peak RSS ${dnf.rssMiB.toFixed(0)} MiB`);
 console.log(`ratio: ${(mine.wall / dnf.wall).toFixed(2)}× dnf wall time`);

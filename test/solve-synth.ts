@@ -23,6 +23,8 @@ export interface SynthOptions {
   choice?: number;
   /** Share of names that also keep an older version (default 0.25; a released distribution repo has ~0). */
   oldVersions?: number;
+  /** Distribution-like graph: requirements go to the core or to nearby packages; only core packages provide virtual capabilities. */
+  layered?: boolean;
   /** Exponent skewing requirement targets towards early packages (default 0.7; larger = more layered). */
   skew?: number;
 }
@@ -101,7 +103,7 @@ export function synthPackages(o: SynthOptions): Pkg[] {
           sonames.push(so);
           p.files.push(`/usr/lib64/lib${base}.so.${1 + v}`);
         }
-        if (r() < 0.12 * choice) {
+        if (r() < 0.12 * choice && (!o.layered || pkgs.length < core)) {
           const cap = pick(virtuals);
           if (!provided.includes(cap)) provided.push(cap);
           p.provides.push(r() < 0.5 ? { name: cap } : { name: cap, flags: 'EQ', ver: `${1 + Math.floor(r() * 3)}` });
@@ -112,8 +114,11 @@ export function synthPackages(o: SynthOptions): Pkg[] {
         // requirements on earlier packages (keeps the graph mostly layered, with some loops)
         const nreq = pkgs.length ? Math.floor(r() * 7) : 0;
         for (let k = 0; k < nreq; k++) {
-          // most requirements point at early ("core") packages, as in a distribution
-          const t = pkgs[Math.floor(Math.pow(r(), o.skew ?? 0.7) * pkgs.length)];
+          // most requirements point at early ("core") packages, as in a distribution;
+          // layered: the rest stay within a package's own neighbourhood (its "stack")
+          const t = o.layered
+            ? pkgs[r() < 0.7 || pkgs.length <= core ? Math.floor(Math.pow(r(), 2) * Math.min(core, pkgs.length)) : Math.max(0, pkgs.length - 1 - Math.floor(r() * 300))]
+            : pkgs[Math.floor(Math.pow(r(), o.skew ?? 0.7) * pkgs.length)];
           const x = r();
           if (x < 0.35) p.requires.push({ name: t.name });
           else if (x < 0.5) p.requires.push({ name: t.name, flags: 'GE', ver: t.ver, rel: '0' });
@@ -121,7 +126,7 @@ export function synthPackages(o: SynthOptions): Pkg[] {
           else if (x < 0.68 * choice && provided.length) p.requires.push({ name: pick(provided) });
           else if (x < 0.74) p.requires.push({ name: `(${t.name} or ${pick(pkgs).name})` });
           else if (x < 0.77) p.requires.push({ name: `(${t.name} if ${pick(pkgs).name})` });
-          else if (x < 0.79) p.requires.push({ name: `(${t.name} unless ${pick(pkgs).name})` });
+          else if (x < 0.79) p.requires.push({ name: o.layered ? t.name : `(${t.name} unless ${pick(pkgs).name})` });
           else if (x < 0.81) { const cap = t.provides.find((c) => c.name.startsWith('cap-'))?.name; p.requires.push({ name: cap ? `(${cap} with ${t.name})` : t.name }); }
           else if (x < 0.84 && fileOnly.length) p.requires.push({ name: pick(fileOnly) });
           else if (x < 0.88) p.requires.push({ name: t.files.find((f) => f.startsWith('/usr/bin/')) ?? t.name, pre: r() < 0.5 });

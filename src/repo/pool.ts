@@ -187,29 +187,25 @@ export class Pool {
   /** Packages whose provides (or primary file list) carry this name: pairs (pkg, triple index or -1 for a file). */
   providesIndex(): Map<number, Int32Array> {
     if (this.provIndex) return this.provIndex;
-    const counts = new Map<number, number>();
+    // two passes over typed arrays indexed by name id (no per-entry Map traffic)
     const K = DEP_KIND_COUNT + 1;
     const d = this.deps.data, st = this.depStart.data;
+    const counts = new Int32Array(this.strings.size);
     for (let p = 0; p < this.count; p++) {
-      for (const kind of [DepKind.Provides, DepKind.Files]) {
-        for (let i = st[p * K + kind], e = st[p * K + kind + 1]; i < e; i++) {
-          const n = d[3 * i];
-          counts.set(n, (counts.get(n) ?? 0) + 2);
-        }
-      }
+      for (let i = st[p * K + DepKind.Provides], e = st[p * K + DepKind.Provides + 1]; i < e; i++) counts[d[3 * i]] += 2;
+      for (let i = st[p * K + DepKind.Files], e = st[p * K + DepKind.Files + 1]; i < e; i++) counts[d[3 * i]] += 2;
     }
+    const arrays: (Int32Array | undefined)[] = new Array(counts.length);
+    const fill = new Int32Array(counts.length);
     const idx = new Map<number, Int32Array>();
-    const fill = new Map<number, number>();
-    for (const [n, c] of counts) { idx.set(n, new Int32Array(c)); fill.set(n, 0); }
+    for (let n = 0; n < counts.length; n++) if (counts[n]) { const a = new Int32Array(counts[n]); arrays[n] = a; idx.set(n, a); }
     for (let p = 0; p < this.count; p++) {
       for (const kind of [DepKind.Provides, DepKind.Files]) {
         for (let i = st[p * K + kind], e = st[p * K + kind + 1]; i < e; i++) {
-          const n = d[3 * i];
-          const arr = idx.get(n)!;
-          const f = fill.get(n)!;
-          arr[f] = p;
-          arr[f + 1] = kind === DepKind.Files ? -1 : i;
-          fill.set(n, f + 2);
+          const n = d[3 * i], a = arrays[n]!, f = fill[n];
+          a[f] = p;
+          a[f + 1] = kind === DepKind.Files ? -1 : i;
+          fill[n] = f + 2;
         }
       }
     }

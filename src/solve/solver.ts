@@ -542,8 +542,10 @@ export class Solver {
     // libsolv's unified rule order: rules of later packages first, then by provider list.
     this.scanKeyed.sort((a, b) => {
       if (a.owner !== b.owner) return b.owner - a.owner;
+      // then by the literals as libsolv numbers them (package ids; aux variables after packages)
+      const key = (l: number) => (this.varPkg[Math.abs(l)] >= 0 ? this.varPkg[Math.abs(l)] : this.pool.count + Math.abs(l)) * (l < 0 ? -1 : 1);
       const n = Math.min(a.lits.length, b.lits.length);
-      for (let k = 0; k < n; k++) if (a.lits[k] !== b.lits[k]) return a.lits[k] - b.lits[k];
+      for (let k = 0; k < n; k++) if (a.lits[k] !== b.lits[k]) return key(a.lits[k]) - key(b.lits[k]);
       return a.lits.length - b.lits.length;
     });
     this.scanList = this.scanKeyed.map((x) => x.cid);
