@@ -72,6 +72,9 @@ const hostile: [string, Buffer][] = [
   ['absurd name size', Buffer.from('070701' + [1, 0o100644, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x7fffffff, 0].map(hex8).join(''))],
   ['truncated data', Buffer.concat([newc('./a', 1000), Buffer.from('short')])],
   ['no trailer', Buffer.concat([newc('./a', 0)])],
+  // found by the long fuzz run (payload truncated right after an entry magic)
+  ['newc header cut after its magic', Buffer.from('070701')],
+  ['stripped header cut after its magic', Buffer.from('07070X')],
   ['stripped index out of range', Buffer.concat([stripped(7), TRAILER])],
 ];
 for (const [name, bytes] of hostile) {

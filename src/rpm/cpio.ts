@@ -57,6 +57,13 @@ export class ChunkReader {
     return out;
   }
 
+  /** Exactly `n` bytes; the stream ending first is a truncated archive. */
+  async need(n: number): Promise<Buffer> {
+    const b = await this.read(n);
+    if (!b) throw new RpmFormatError('CPIO_TRUNCATED', 'payload ends inside a cpio entry', { offset: this.position, expected: `${n} more bytes` });
+    return b;
+  }
+
   /** Up to `max` bytes of whatever is buffered (at least one byte), or null at end of stream. */
   async some(max: number): Promise<Buffer | null> {
     if (!(await this.fill())) return null;
@@ -109,8 +116,8 @@ export async function readCpioHeader(r: ChunkReader): Promise<CpioHeader | null>
   if (!magic) throw new RpmFormatError('CPIO_TRUNCATED', 'payload ends without a cpio trailer', { offset });
   const m = magic.toString('latin1');
   if (m === '07070X') {
-    const fx = await r.read(8);
-    const fileIndex = hex(fx!, 0, 'fileIndex', offset + 6);
+    const fx = await r.need(8);
+    const fileIndex = hex(fx, 0, 'fileIndex', offset + 6);
     await r.skip(pad4(STRIPPED_HEADER_SIZE));
     return {
       format: 'stripped', offset, fileIndex, ino: 0, mode: 0, uid: 0, gid: 0, nlink: 0, mtime: 0, size: -1,
@@ -120,7 +127,7 @@ export async function readCpioHeader(r: ChunkReader): Promise<CpioHeader | null>
   if (m !== '070701') {
     throw new RpmFormatError('CPIO_BAD_MAGIC', 'bad cpio magic', { offset, expected: '070701 or 07070X', actual: JSON.stringify(m) });
   }
-  const h = (await r.read(NEWC_HEADER_SIZE - 6))!;
+  const h = await r.need(NEWC_HEADER_SIZE - 6);
   const f = (i: number, name: string) => hex(h, i * 8, name, offset + 6);
   const hdr = {
     ino: f(0, 'ino'), mode: f(1, 'mode'), uid: f(2, 'uid'), gid: f(3, 'gid'), nlink: f(4, 'nlink'),
@@ -131,7 +138,7 @@ export async function readCpioHeader(r: ChunkReader): Promise<CpioHeader | null>
   if (namesize < 1 || namesize > CPIO_NAME_MAX) {
     throw new RpmFormatError('CPIO_BAD_HEADER', 'absurd cpio name size', { offset: offset + 94, field: 'namesize', expected: `1..${CPIO_NAME_MAX}`, actual: `${namesize}` });
   }
-  const nameBuf = (await r.read(namesize))!;
+  const nameBuf = await r.need(namesize);
   if (nameBuf[namesize - 1] !== 0) throw new RpmFormatError('CPIO_BAD_HEADER', 'cpio name not NUL-terminated', { offset: offset + NEWC_HEADER_SIZE });
   const rawName = Buffer.from(nameBuf.subarray(0, namesize - 1));
   await r.skip(pad4(NEWC_HEADER_SIZE + namesize));

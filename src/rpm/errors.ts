@@ -3,8 +3,11 @@ import { IngotError, type ErrorContext } from '../errors.js';
 
 /** The package bytes do not follow the RPM file format (lead, headers, payload, cpio). */
 export class RpmFormatError extends IngotError {
+  /** The message without the location prefix and expected/found suffix (for re-reporting with more context). */
+  readonly detail: string;
   constructor(code: string, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
     super(`RPM_${code}`, message, context, options);
+    this.detail = message;
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { RpmFormatError } from './errors.js';
 import { Header, decodeText } from './header.js';
-import { FileFlag, HashAlgo, Sense, Tag, TagType } from './tags.js';
+import { FileFlag, HashAlgo, Sense, Tag } from './tags.js';
 
 export interface Dependency {
   name: string;
@@ -326,4 +326,3 @@ export function fileFlagNames(flags: number): string[] {
   return Object.entries(FileFlag).filter(([, bit]) => flags & bit).map(([n]) => n.toLowerCase());
 }
 
-export { TagType };

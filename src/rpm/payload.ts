@@ -112,9 +112,9 @@ export async function* payloadEntries(source: AsyncIterable<Buffer | Uint8Array>
       }
       if (entry.type === 'symlink') {
         // The target is stored as the entry data; the header's FILELINKTOS is authoritative.
-        const data = dataSize > 0 ? await r.read(Math.min(dataSize, 65536)) : Buffer.alloc(0);
         if (dataSize > 65536) throw new RpmFormatError('CPIO_BAD_HEADER', 'absurd symlink target length', { file, offset: h.offset, actual: `${dataSize}` });
-        if (!entry.linkTo) entry.linkTo = data!.toString('latin1');
+        const data = dataSize > 0 ? await r.need(dataSize) : Buffer.alloc(0);
+        if (!entry.linkTo) entry.linkTo = data.toString('latin1');
         await skipDataPadding(r, dataSize);
         yield entry;
         continue;
@@ -161,7 +161,7 @@ export async function* payloadEntries(source: AsyncIterable<Buffer | Uint8Array>
     for (const list of pending.values()) for (const m of list) yield m;
   } catch (e) {
     if (e instanceof RpmFormatError && e.context.file === undefined && file !== undefined) {
-      throw new RpmFormatError(e.code.replace(/^RPM_/, ''), e.message.replace(/^offset [^:]*: /, ''), { ...e.context, file, field: e.context.field ?? 'payload (uncompressed offset)' });
+      throw new RpmFormatError(e.code.replace(/^RPM_/, ''), e.detail, { ...e.context, file, field: e.context.field ?? 'payload (uncompressed offset)' }, { cause: e.cause });
     }
     throw e;
   } finally {
