@@ -8,7 +8,7 @@ import { importDirectory } from '../tree/import-dir.js';
 import { importTar } from '../tree/import-tar.js';
 import { FdCache } from '../tree/content-store.js';
 import { parseSize } from '../spec/model.js';
-import { openExt4, planExt4Size, writeExt4, type Ext4Options, type Ext4Reader, type Ext4Stat } from '../fs/ext4/index.js';
+import { openExt4, prepareExt4, type Ext4Options, type Ext4Reader, type Ext4Stat } from '../fs/ext4/index.js';
 import { openFileSource } from '../fs/ext4/file-source.js';
 
 const out = (s: string) => process.stdout.write(s);
@@ -66,12 +66,14 @@ async function mkfsExt4(outPath: string, o: MkfsOpts): Promise<void> {
       journal: o.journal, bit64: o['64bit'],
     };
     const offset = o.offset ? size(o.offset, '--offset') : 0;
-    const fsBytes = !o.size || o.size === 'auto' ? planExt4Size(tree, { ...options, size: 'auto' }).bytes : size(o.size, '--size');
+    const auto = !o.size || o.size === 'auto';
+    const prepared = prepareExt4(tree, options);
+    const fsBytes = auto ? prepared.plan('auto').bytes : size(o.size!, '--size');
     const result = await atomicOutput(outPath, async (tmp) => {
       const target = await SparseFileTarget.create(tmp, offset + fsBytes);
       try {
         const window = offset ? new SubTarget(target, offset, fsBytes) : target;
-        return await writeExt4(tree, window, { ...options, size: !o.size || o.size === 'auto' ? 'auto' : fsBytes });
+        return await prepared.write(window, auto ? 'auto' : fsBytes);
       } finally {
         await target.close();
       }

@@ -367,10 +367,25 @@ function minimumBytes(o: Ext4Options, r: Resolved, used: number, data: number, e
 
 /** Plan the size of a filesystem for `tree` (auto size), or check a fixed size against it. */
 export function planExt4Size(tree: StagingTree, options: Ext4Options = {}): Ext4SizePlan {
-  const r = resolve({ ...options, seed: options.seed ?? '' });
+  return prepareExt4(tree, { ...options, seed: options.seed ?? '' }).plan(options.size);
+}
+
+/** A tree walked once for both sizing and writing (the walk is the costly part of planning). */
+export interface PreparedExt4 {
+  /** The size plan for `size` ('auto' by default), as planExt4Size gives it. */
+  plan(size?: number | 'auto'): Ext4SizePlan;
+  /** Write to `target`; `size` defaults to the options' size, else the target's. */
+  write(target: BlockTarget, size?: number | 'auto'): Promise<Ext4Result>;
+}
+
+export function prepareExt4(tree: StagingTree, options: Ext4Options = {}): PreparedExt4 {
+  const r = resolve(options);
   const dirOpts = dirOptionsOf(r);
-  const { nodes, lastIno } = collect(tree, r, dirOpts);
-  return sizeFor(options, r, nodes, lastIno);
+  const collected = collect(tree, r, dirOpts);
+  return {
+    plan: (size = options.size ?? 'auto') => sizeFor({ ...options, size }, r, collected.nodes, collected.lastIno),
+    write: (target, size) => writeCollected(target, { ...options, size: size ?? options.size }, r, dirOpts, collected),
+  };
 }
 
 function sizeFor(o: Ext4Options, r: Resolved, nodes: Node[], lastIno: number): Ext4SizePlan {
@@ -415,10 +430,13 @@ function encodeTime(t: Timespec): [number, number] {
 
 /** Write `tree` as an ext4 filesystem into `target` (from byte 0; wrap a partition in a SubTarget). */
 export async function writeExt4(tree: StagingTree, target: BlockTarget, options: Ext4Options = {}): Promise<Ext4Result> {
-  const r = resolve(options);
+  return prepareExt4(tree, options).write(target);
+}
+
+async function writeCollected(
+  target: BlockTarget, options: Ext4Options, r: Resolved, dirOpts: DirOptions, { nodes, lastIno }: { nodes: Node[]; lastIno: number },
+): Promise<Ext4Result> {
   const B = r.blockSize;
-  const dirOpts = dirOptionsOf(r);
-  const { nodes, lastIno } = collect(tree, r, dirOpts);
   const lf = nodes.find((x) => x.lostFound)!;
   if (lf.inode.id === -1) lf.inode.atime = lf.inode.mtime = lf.inode.ctime = { sec: r.time, nsec: 0 };
   const plan = sizeFor({ ...options, size: options.size ?? target.size }, r, nodes, lastIno);
