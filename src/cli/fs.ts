@@ -10,6 +10,8 @@ import { FdCache } from '../tree/content-store.js';
 import { parseSize } from '../spec/model.js';
 import { openExt4, prepareExt4, type Ext4Options, type Ext4Reader, type Ext4Stat } from '../fs/ext4/index.js';
 import { openFileSource } from '../fs/ext4/file-source.js';
+import { readHostXattrs } from '../fs/ext4/host-xattrs.js';
+import { resolve as resolvePath } from 'node:path';
 
 const out = (s: string) => process.stdout.write(s);
 
@@ -36,6 +38,7 @@ function int(v: string, what: string, allowed?: number[]): number {
 interface MkfsOpts {
   fromDir?: string; fromTar?: string; size?: string; label?: string; uuid?: string; seed?: string; blockSize?: string;
   inodeSize?: string; inodes?: string; reserved?: string; journal?: boolean; '64bit'?: boolean; offset?: string; json?: boolean;
+  xattrs?: boolean;
 }
 
 function sourceDateEpoch(): number | undefined {
@@ -52,7 +55,11 @@ async function mkfsExt4(outPath: string, o: MkfsOpts): Promise<void> {
   const fdCache = new FdCache();
   let dispose: (() => Promise<void>) | undefined;
   try {
-    if (o.fromDir) await importDirectory(tree, o.fromDir, { fdCache });
+    if (o.fromDir) {
+      const hostDir = resolvePath(o.fromDir);
+      const xattrs = o.xattrs ? await readHostXattrs(hostDir) : undefined;
+      await importDirectory(tree, hostDir, { fdCache, readXattrs: xattrs ? async (p) => xattrs.get(p) ?? new Map() : undefined });
+    }
     else {
       const r = await importTar(tree, o.fromTar!);
       if (r.store) dispose = () => r.store!.dispose();
@@ -187,6 +194,7 @@ export function registerFs(program: Command): void {
     .argument('<out>', 'output image file (written atomically)')
     .option('--from-dir <dir>', 'host directory to copy in (owners, modes, times, hard links, holes)')
     .option('--from-tar <file>', 'tar archive (.tar, .tar.gz, .tar.xz, .tar.zst) to copy in')
+    .option('--xattrs', 'with --from-dir: copy extended attributes too (SELinux labels, capabilities; needs getfattr)')
     .option('--size <size>', 'filesystem size (bytes or 512M, 2G, …) or auto', 'auto')
     .option('--label <label>', 'volume label (up to 16 bytes)')
     .option('--uuid <uuid>', 'filesystem UUID (default: from --seed, else random)')
