@@ -202,6 +202,7 @@ function dataRanges(c: FileContent, B: number): { lblk: number; count: number }[
 }
 
 const EXT_MAX = 32768;
+const NO_XATTRS: Node['xattrs'] = Object.freeze({ ibody: [], block: [] }) as Node['xattrs'];
 
 /** Walk the tree into inode-numbered nodes (iteratively, with a guard against directory cycles). */
 function collect(tree: StagingTree, r: Resolved, dirOpts: DirOptions): { nodes: Node[]; lastIno: number } {
@@ -210,7 +211,7 @@ function collect(tree: StagingTree, r: Resolved, dirOpts: DirOptions): { nodes: 
   const nodes: Node[] = [];
   const ibodySpace = r.inodeSize - EXT4_GOOD_OLD_INODE_SIZE - EXTRA_ISIZE;
   const xattrsOf = (inode: TreeInode, path: string): Node['xattrs'] => {
-    if (inode.xattrs.size === 0) return { ibody: [], block: [] };
+    if (inode.xattrs.size === 0) return NO_XATTRS;
     try {
       const s = splitXattrs(toXattrItems(inode.xattrs), ibodySpace, B);
       if (s.block.length === 0) return s;
@@ -236,7 +237,7 @@ function collect(tree: StagingTree, r: Resolved, dirOpts: DirOptions): { nodes: 
       id: -1, type: 'dir', mode: 0o700, uid: 0, gid: 0, atime: tree.defaultTime, mtime: tree.defaultTime, ctime: tree.defaultTime,
       xattrs: new Map(), entries: new Map(), nlink: 2,
     };
-    lostFound = { ino: EXT4_GOOD_OLD_FIRST_INO, inode: synthetic, path: '/lost+found', parentIno: EXT4_ROOT_INO, children: [], names: 1, subdirs: 0, lostFound: true, xattrs: { ibody: [], block: [] } };
+    lostFound = { ino: EXT4_GOOD_OLD_FIRST_INO, inode: synthetic, path: '/lost+found', parentIno: EXT4_ROOT_INO, children: [], names: 1, subdirs: 0, lostFound: true, xattrs: NO_XATTRS };
     root.children!.push({ name: Buffer.from('lost+found'), ino: EXT4_GOOD_OLD_FIRST_INO, fileType: FT_DIR });
     root.subdirs++;
   }
