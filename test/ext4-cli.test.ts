@@ -4,23 +4,27 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ingot } from './helpers/cli.js';
+import { requireTool } from './helpers/tools.js';
 import { debugfs, dumpe2fsHeader, fsck, tmp } from './ext4-oracle.js';
 
 const dir = tmp();
 const src = join(dir, 'src');
 
 test.before(() => {
+  requireTool('setfattr', 'attr');
   mkdirSync(join(src, 'etc/sub'), { recursive: true });
   writeFileSync(join(src, 'etc/motd'), 'welcome\n');
   writeFileSync(join(src, 'etc/sub/data.bin'), Buffer.alloc(70000, 9));
   symlinkSync('etc/motd', join(src, 'motd-link'));
   execFileSync('chown', ['-R', '1234:5678', join(src, 'etc/sub')]);
   for (let i = 0; i < 300; i++) writeFileSync(join(src, `f${i}`), `${i}`);
+  execFileSync('setfattr', ['-n', 'user.note', '-v', 'kept', join(src, 'etc/motd')]);
+  execFileSync('setfattr', ['-n', 'security.capability', '-v', '0x0100000200200000000000000000000000000000', join(src, 'etc/sub/data.bin')]);
 });
 
 test('mkfs ext4 --from-dir: e2fsck clean, label/uuid/block size as asked; ls and cat agree with debugfs', () => {
   const img = join(dir, 'a.img');
-  const r = ingot(['mkfs', 'ext4', img, '--from-dir', src, '--label', 'cli', '--uuid', '0b6a2c4e-1f2d-4c3b-9a8e-7d6c5b4a3f21', '--block-size', '2048', '--64bit'], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
+  const r = ingot(['mkfs', 'ext4', img, '--from-dir', src, '--xattrs', '--label', 'cli', '--uuid', '0b6a2c4e-1f2d-4c3b-9a8e-7d6c5b4a3f21', '--block-size', '2048', '--64bit'], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
   assert.is(r.code, 0, r.stderr);
   const f = fsck(img);
   assert.equal(f.problems, [], f.out);
@@ -39,6 +43,9 @@ test('mkfs ext4 --from-dir: e2fsck clean, label/uuid/block size as asked; ls and
   const rl = ingot(['ls', img, '/etc', '-R', '--json']);
   const sub = (JSON.parse(rl.stdout) as { path: string; uid: number; gid: number; size: number }[]).find((e) => e.path === '/etc/sub/data.bin')!;
   assert.equal([sub.uid, sub.gid, sub.size], [1234, 5678, 70000]);
+  const [cap, note] = debugfs(img, ['ea_get -x /etc/sub/data.bin security.capability', 'ea_get /etc/motd user.note']);
+  assert.match(cap!, /01 00 00 02 00 20 00 00/);
+  assert.match(note!, /kept/);
   const long = ingot(['ls', img, '/etc', '-l']);
   assert.match(long.stdout, /^d.* sub\n/m);
   const c = ingot(['cat', img, '/motd-link']);

@@ -8,11 +8,13 @@ import { importDirectory } from '../tree/import-dir.js';
 import { importTar } from '../tree/import-tar.js';
 import { FdCache } from '../tree/content-store.js';
 import { parseSize } from '../spec/model.js';
-import { openExt4, planExt4Size, writeExt4, type Ext4Options, type Ext4Reader, type Ext4Stat } from '../fs/ext4/index.js';
+import { openExt4, prepareExt4, type Ext4Options, type Ext4Reader, type Ext4Stat } from '../fs/ext4/index.js';
 import { openFileSource } from '../fs/ext4/file-source.js';
 import { openFat, type FatDirEntry } from '../fs/fat/index.js';
 import { openFilesystemSource } from '../inspect.js';
 import type { ByteSource } from '../disk/target.js';
+import { readHostXattrs } from '../fs/ext4/host-xattrs.js';
+import { resolve as resolvePath } from 'node:path';
 
 const out = (s: string) => process.stdout.write(s);
 
@@ -39,6 +41,7 @@ function int(v: string, what: string, allowed?: number[]): number {
 interface MkfsOpts {
   fromDir?: string; fromTar?: string; size?: string; label?: string; uuid?: string; seed?: string; blockSize?: string;
   inodeSize?: string; inodes?: string; reserved?: string; journal?: boolean; '64bit'?: boolean; offset?: string; json?: boolean;
+  xattrs?: boolean;
 }
 
 function sourceDateEpoch(): number | undefined {
@@ -55,7 +58,11 @@ async function mkfsExt4(outPath: string, o: MkfsOpts): Promise<void> {
   const fdCache = new FdCache();
   let dispose: (() => Promise<void>) | undefined;
   try {
-    if (o.fromDir) await importDirectory(tree, o.fromDir, { fdCache });
+    if (o.fromDir) {
+      const hostDir = resolvePath(o.fromDir);
+      const xattrs = o.xattrs ? await readHostXattrs(hostDir) : undefined;
+      await importDirectory(tree, hostDir, { fdCache, readXattrs: xattrs ? async (p) => xattrs.get(p) ?? new Map() : undefined });
+    }
     else {
       const r = await importTar(tree, o.fromTar!);
       if (r.store) dispose = () => r.store!.dispose();
@@ -69,12 +76,14 @@ async function mkfsExt4(outPath: string, o: MkfsOpts): Promise<void> {
       journal: o.journal, bit64: o['64bit'],
     };
     const offset = o.offset ? size(o.offset, '--offset') : 0;
-    const fsBytes = !o.size || o.size === 'auto' ? planExt4Size(tree, { ...options, size: 'auto' }).bytes : size(o.size, '--size');
+    const auto = !o.size || o.size === 'auto';
+    const prepared = prepareExt4(tree, options);
+    const fsBytes = auto ? prepared.plan('auto').bytes : size(o.size!, '--size');
     const result = await atomicOutput(outPath, async (tmp) => {
       const target = await SparseFileTarget.create(tmp, offset + fsBytes);
       try {
         const window = offset ? new SubTarget(target, offset, fsBytes) : target;
-        return await writeExt4(tree, window, { ...options, size: !o.size || o.size === 'auto' ? 'auto' : fsBytes });
+        return await prepared.write(window, auto ? 'auto' : fsBytes);
       } finally {
         await target.close();
       }
@@ -245,6 +254,7 @@ export function registerFs(program: Command): void {
     .argument('<out>', 'output image file (written atomically)')
     .option('--from-dir <dir>', 'host directory to copy in (owners, modes, times, hard links, holes)')
     .option('--from-tar <file>', 'tar archive (.tar, .tar.gz, .tar.xz, .tar.zst) to copy in')
+    .option('--xattrs', 'with --from-dir: copy extended attributes too (SELinux labels, capabilities; needs getfattr)')
     .option('--size <size>', 'filesystem size (bytes or 512M, 2G, …) or auto', 'auto')
     .option('--label <label>', 'volume label (up to 16 bytes)')
     .option('--uuid <uuid>', 'filesystem UUID (default: from --seed, else random)')

@@ -43,9 +43,9 @@ export function crc32c(crc: number, data: Uint8Array, start = 0, end = data.leng
 
 /** crc32c over a little-endian u32 (how ext4 mixes inode and group numbers into a seed). */
 export function crc32cU32(crc: number, v: number): number {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, v >>> 0, true);
-  return crc32c(crc, b);
+  let c = crc >>> 0;
+  for (let k = 0; k < 4; k++) c = T32C[(c ^ (v >>> (8 * k))) & 0xff]! ^ (c >>> 8);
+  return c >>> 0;
 }
 
 /** crc32c over a little-endian u64 (xattr block numbers). */

@@ -11,7 +11,10 @@ import { Ext4Error } from './errors.js';
 interface PendingRead { content: FileContent; from: number; at: number; n: number; path: string }
 
 export class DataWriter {
-  private readonly buf: Uint8Array;
+  private buf: Uint8Array;
+  /** The other window, being written while this one fills (reads overlap the previous write). */
+  private spare: Uint8Array;
+  private inFlight: Promise<void> = Promise.resolve();
   private start = -1;
   private len = 0;
   private reads: PendingRead[] = [];
@@ -25,12 +28,13 @@ export class DataWriter {
     private readonly concurrency = 16,
   ) {
     this.buf = new Uint8Array(Math.max(windowBytes, blockSize));
+    this.spare = new Uint8Array(this.buf.length);
   }
 
   /** Window offset for `n` bytes at absolute `pos` (flushing first when they do not continue it). */
   private async slot(pos: number, n: number): Promise<number> {
     if (this.start < 0 || pos !== this.start + this.len || this.len + n > this.buf.length) {
-      await this.flush();
+      await this.rotate();
       this.start = pos;
     }
     const at = this.len;
@@ -56,7 +60,14 @@ export class DataWriter {
     }
   }
 
+  /** Complete every queued read and write. */
   async flush(): Promise<void> {
+    await this.rotate();
+    await this.inFlight;
+  }
+
+  /** Fill the current window from its reads, start writing it, and continue in the spare one. */
+  private async rotate(): Promise<void> {
     if (this.len === 0) { this.start = -1; return; }
     const reads = this.reads;
     let next = 0;
@@ -77,9 +88,13 @@ export class DataWriter {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, reads.length) }, worker));
-    await this.target.write(this.buf.subarray(0, this.len), this.start);
-    this.written += this.len;
-    this.buf.fill(0, 0, this.len);
+    await this.inFlight;
+    const full = this.buf, len = this.len, start = this.start;
+    this.inFlight = this.target.write(full.subarray(0, len), start).then(() => { full.fill(0, 0, len); });
+    this.inFlight.catch(() => { /* surfaced by the next rotate or flush */ });
+    this.written += len;
+    this.buf = this.spare;
+    this.spare = full;
     this.reads = [];
     this.start = -1;
     this.len = 0;

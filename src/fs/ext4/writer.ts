@@ -202,6 +202,7 @@ function dataRanges(c: FileContent, B: number): { lblk: number; count: number }[
 }
 
 const EXT_MAX = 32768;
+const NO_XATTRS: Node['xattrs'] = Object.freeze({ ibody: [], block: [] }) as Node['xattrs'];
 
 /** Walk the tree into inode-numbered nodes (iteratively, with a guard against directory cycles). */
 function collect(tree: StagingTree, r: Resolved, dirOpts: DirOptions): { nodes: Node[]; lastIno: number } {
@@ -210,7 +211,7 @@ function collect(tree: StagingTree, r: Resolved, dirOpts: DirOptions): { nodes: 
   const nodes: Node[] = [];
   const ibodySpace = r.inodeSize - EXT4_GOOD_OLD_INODE_SIZE - EXTRA_ISIZE;
   const xattrsOf = (inode: TreeInode, path: string): Node['xattrs'] => {
-    if (inode.xattrs.size === 0) return { ibody: [], block: [] };
+    if (inode.xattrs.size === 0) return NO_XATTRS;
     try {
       const s = splitXattrs(toXattrItems(inode.xattrs), ibodySpace, B);
       if (s.block.length === 0) return s;
@@ -236,7 +237,7 @@ function collect(tree: StagingTree, r: Resolved, dirOpts: DirOptions): { nodes: 
       id: -1, type: 'dir', mode: 0o700, uid: 0, gid: 0, atime: tree.defaultTime, mtime: tree.defaultTime, ctime: tree.defaultTime,
       xattrs: new Map(), entries: new Map(), nlink: 2,
     };
-    lostFound = { ino: EXT4_GOOD_OLD_FIRST_INO, inode: synthetic, path: '/lost+found', parentIno: EXT4_ROOT_INO, children: [], names: 1, subdirs: 0, lostFound: true, xattrs: { ibody: [], block: [] } };
+    lostFound = { ino: EXT4_GOOD_OLD_FIRST_INO, inode: synthetic, path: '/lost+found', parentIno: EXT4_ROOT_INO, children: [], names: 1, subdirs: 0, lostFound: true, xattrs: NO_XATTRS };
     root.children!.push({ name: Buffer.from('lost+found'), ino: EXT4_GOOD_OLD_FIRST_INO, fileType: FT_DIR });
     root.subdirs++;
   }
@@ -367,10 +368,25 @@ function minimumBytes(o: Ext4Options, r: Resolved, used: number, data: number, e
 
 /** Plan the size of a filesystem for `tree` (auto size), or check a fixed size against it. */
 export function planExt4Size(tree: StagingTree, options: Ext4Options = {}): Ext4SizePlan {
-  const r = resolve({ ...options, seed: options.seed ?? '' });
+  return prepareExt4(tree, { ...options, seed: options.seed ?? '' }).plan(options.size);
+}
+
+/** A tree walked once for both sizing and writing (the walk is the costly part of planning). */
+export interface PreparedExt4 {
+  /** The size plan for `size` ('auto' by default), as planExt4Size gives it. */
+  plan(size?: number | 'auto'): Ext4SizePlan;
+  /** Write to `target`; `size` defaults to the options' size, else the target's. */
+  write(target: BlockTarget, size?: number | 'auto'): Promise<Ext4Result>;
+}
+
+export function prepareExt4(tree: StagingTree, options: Ext4Options = {}): PreparedExt4 {
+  const r = resolve(options);
   const dirOpts = dirOptionsOf(r);
-  const { nodes, lastIno } = collect(tree, r, dirOpts);
-  return sizeFor(options, r, nodes, lastIno);
+  const collected = collect(tree, r, dirOpts);
+  return {
+    plan: (size = options.size ?? 'auto') => sizeFor({ ...options, size }, r, collected.nodes, collected.lastIno),
+    write: (target, size) => writeCollected(target, { ...options, size: size ?? options.size }, r, dirOpts, collected),
+  };
 }
 
 function sizeFor(o: Ext4Options, r: Resolved, nodes: Node[], lastIno: number): Ext4SizePlan {
@@ -415,10 +431,13 @@ function encodeTime(t: Timespec): [number, number] {
 
 /** Write `tree` as an ext4 filesystem into `target` (from byte 0; wrap a partition in a SubTarget). */
 export async function writeExt4(tree: StagingTree, target: BlockTarget, options: Ext4Options = {}): Promise<Ext4Result> {
-  const r = resolve(options);
+  return prepareExt4(tree, options).write(target);
+}
+
+async function writeCollected(
+  target: BlockTarget, options: Ext4Options, r: Resolved, dirOpts: DirOptions, { nodes, lastIno }: { nodes: Node[]; lastIno: number },
+): Promise<Ext4Result> {
   const B = r.blockSize;
-  const dirOpts = dirOptionsOf(r);
-  const { nodes, lastIno } = collect(tree, r, dirOpts);
   const lf = nodes.find((x) => x.lostFound)!;
   if (lf.inode.id === -1) lf.inode.atime = lf.inode.mtime = lf.inode.ctime = { sec: r.time, nsec: 0 };
   const plan = sizeFor({ ...options, size: options.size ?? target.size }, r, nodes, lastIno);
