@@ -170,7 +170,8 @@ export async function openCompressed(path: string, kind: CompressedKind): Promis
 
 /** The whole virtual disk as a stream: data read from the source, holes from a shared zero buffer. */
 export function diskStream(source: ByteSource): Readable {
-  const zero = Buffer.alloc(1 << 20);
+  // Large hole chunks: every chunk is one hand-off to the encoder's thread, so fewer is faster.
+  const zero = Buffer.alloc(16 << 20);
   async function* gen(): AsyncIterable<Buffer> {
     let pos = 0;
     const gap = function* (to: number) {
