@@ -46,4 +46,17 @@ test('walk is in byte order, parents first', () => {
   assert.equal([...t.walk()].map((e) => e.path), ['/', '/B', '/a', '/b', '/b/a', '/b/z']);
 });
 
+test('detach splits a mount point off, leaving an empty directory', () => {
+  const t = new StagingTree();
+  t.addFile('/boot/efi/EFI/BOOT/BOOTX64.EFI', BufferContent.of('pe'));
+  t.addFile('/boot/vmlinuz', BufferContent.of('k'));
+  t.mkdirp('/boot/efi', { mode: 0o700 });
+  const esp = t.detach('/boot/efi');
+  assert.ok(esp.lookup('/EFI/BOOT/BOOTX64.EFI'));
+  assert.is(t.lookup('/boot/efi')!.entries!.size, 0);
+  assert.is(t.lookup('/boot/efi')!.mode, 0o700);
+  assert.ok(t.lookup('/boot/vmlinuz'));
+  assert.equal([...esp.walk()].map((e) => e.path), ['/', '/EFI', '/EFI/BOOT', '/EFI/BOOT/BOOTX64.EFI']);
+});
+
 test.run();

@@ -323,6 +323,26 @@ export class StagingTree {
     }
   }
 
+  /**
+   * Split off the subtree at `path` (a mount point): returns a tree whose root
+   * is that directory (sharing its inodes), and leaves an empty directory with
+   * the same metadata in its place here — what a filesystem for a separate
+   * partition (/boot, /boot/efi) and the root filesystem below it each hold.
+   */
+  detach(path: string): StagingTree {
+    const { dir, name } = this.resolveParent(path);
+    const node = dir.entries!.get(name);
+    if (!node || node.type !== 'dir') throw new TreeError('TREE_NOT_DIR', 'mount point is not a directory', path);
+    const sub = new StagingTree({ defaultTime: this.defaultTime });
+    sub.nextId = this.nextId;
+    (sub as { root: Inode }).root = node;
+    this.unlinkEntry(dir, name);
+    const empty = this.newInode('dir', { mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, atime: node.atime, ctime: node.ctime, xattrs: node.xattrs });
+    this.link(dir, name, empty);
+    node.nlink = 2 + [...node.entries!.values()].filter((c) => c.type === 'dir').length;
+    return sub;
+  }
+
   /** Counts for sizing: inodes (unique), directories, and total content bytes. */
   stats(): { inodes: number; dirs: number; files: number; bytes: number } {
     const seen = new Set<number>();

@@ -1,7 +1,7 @@
 /** Run the ingot CLI from source in a child process. */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
 export const SHARED = join(ROOT, '..', 'shared');
@@ -9,7 +9,9 @@ export const SHARED = join(ROOT, '..', 'shared');
 export interface CliResult { code: number; stdout: string; stderr: string }
 
 export function ingot(args: string[], opts: { cwd?: string; input?: string; env?: Record<string, string> } = {}): CliResult {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+  // tsx's loader by absolute URL: `--import tsx` would resolve from the child's cwd.
+  const loader = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+  const r = spawnSync(process.execPath, ['--import', loader, join(ROOT, 'src/cli/main.ts'), ...args], {
     cwd: opts.cwd ?? ROOT, encoding: 'utf8', input: opts.input, maxBuffer: 1 << 30,
     env: { ...process.env, ...opts.env },
   });

@@ -1,0 +1,70 @@
+/**
+ * bench/resolve: a Fedora-scale synthetic repository (70,000 packages,
+ * createrepo-like primary/filelists with provides, sonames, virtual
+ * capabilities, versioned and rich requires, file requires, recommends) —
+ * time to load the metadata and solve a cloud-image-sized request, ingot
+ * against Debian's dnf (libsolv) on the same repository in the same run.
+ * Each side runs in its own process; wall time and peak RSS are measured
+ * from outside (getrusage of the child).
+ *
+ *   node --import tsx bench/resolve.ts [packages=70000] [seed=70]
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
+const packages = Number(process.argv[2] ?? 70000);
+const seed = Number(process.argv[3] ?? 70);
+const repo = join(tmpdir(), `ingot-bench-resolve-${packages}-${seed}`);
+const work = mkdtempSync(join(tmpdir(), 'ingot-bench-'));
+
+function run(cmd: string, args: string[], input?: string): { wall: number; rssMiB: number; out: string; err: string; code: number } {
+  // /usr/bin/time gives the child's peak RSS; wall time measured here
+  const t0 = performance.now();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { input, encoding: 'utf8', maxBuffer: 1 << 28, cwd: ROOT });
+  const wall = (performance.now() - t0) / 1000;
+  const lines = r.stderr.trim().split('\n');
+  return { wall, rssMiB: Number(lines[lines.length - 1]) / 1024, out: r.stdout, err: lines.slice(0, -1).join('\n'), code: r.status ?? -1 };
+}
+
+if (!existsSync(join(repo, 'repodata/repomd.xml'))) {
+  console.log(`generating ${packages} packages into ${repo} …`);
+  writeFileSync(join(work, 'gen.mts'), `import { writeSynthRepo } from ${JSON.stringify(join(ROOT, 'test/solve-synth.ts'))};
+await writeSynthRepo(${JSON.stringify(repo)}, { packages: ${packages}, seed: ${seed}, files: 30, skew: 4, oldVersions: 0 });`);
+  const g = run(process.execPath, ['--import', 'tsx', join(work, 'gen.mts')]);
+  if (g.code !== 0) throw new Error(g.err);
+}
+
+// The request: 25 names from the repository's core, like a cloud image's package list.
+writeFileSync(join(work, 'ingot.mts'), `import { loadRepos } from ${JSON.stringify(join(ROOT, 'src/repo/index.ts'))};
+import { resolve } from ${JSON.stringify(join(ROOT, 'src/solve/index.ts'))};
+const t0 = performance.now();
+const repos = await loadRepos([{ id: 'synth', baseurl: ${JSON.stringify(repo)} }]);
+const t1 = performance.now();
+const specs = Array.from({ length: 25 }, (_, i) => repos.pool.nameOf(1000 + 40 * i));
+let install = [], error = '';
+try { install = (await resolve(repos, { specs, weakDeps: true })).install.map((p) => p.nevra).sort(); } catch (e) { error = e.message; }
+const t2 = performance.now();
+console.log(JSON.stringify({ load: (t1 - t0) / 1000, solve: (t2 - t1) / 1000, specs, install, error }));`);
+const mine = run(process.execPath, ['--import', 'tsx', join(work, 'ingot.mts')]);
+if (mine.code !== 0) throw new Error(mine.err);
+const m = JSON.parse(mine.out) as { load: number; solve: number; specs: string[]; install: string[]; error: string };
+
+const oracle = join(ROOT, '.cache', 'dnf-oracle.py');
+if (!existsSync(oracle)) {
+  // written by test/solve-corpus.ts; run the dnf test once to create it
+  const { dnfResolve } = await import('../test/solve-corpus.js');
+  dnfResolve([repo], 'x86_64', []);
+}
+const dnf = run('/usr/bin/python3', [oracle], JSON.stringify({ repos: [repo], arch: 'x86_64', requests: [{ specs: m.specs, weak: true }] }));
+const d = JSON.parse(dnf.out) as { ok: boolean; install?: string[]; error?: string }[];
+const same = d[0].ok && !m.error && JSON.stringify(d[0].install) === JSON.stringify(m.install);
+
+console.log(`repository: ${packages} packages (seed ${seed}) at ${repo}`);
+console.log(`request: ${m.specs.length} names, weak deps on → ingot ${m.error ? `fails: ${m.error.slice(0, 200)}` : `${m.install.length} packages`}, dnf ${d[0].ok ? `${d[0].install!.length} packages` : 'fails'}; same set: ${same}`);
+console.log(`ingot: ${mine.wall.toFixed(2)} s wall (load ${m.load.toFixed(2)} s, solve ${m.solve.toFixed(2)} s), peak RSS ${mine.rssMiB.toFixed(0)} MiB`);
+console.log(`dnf:   ${dnf.wall.toFixed(2)} s wall (fresh cache: load + solv cache + solve), peak RSS ${dnf.rssMiB.toFixed(0)} MiB`);
+console.log(`ratio: ${(mine.wall / dnf.wall).toFixed(2)}× dnf wall time`);

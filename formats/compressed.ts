@@ -1,0 +1,201 @@
+/**
+ * Compressed raw disks (raw.xz, raw.gz, raw.zst) and the sequential stream
+ * source they share with compressed tarballs and deflated zip members.
+ *
+ * A compressed stream has no random access: {@link StreamImage} decodes
+ * forward, keeping only the current chunk, and restarts from the beginning
+ * on a backward read. Converters read in ascending order, so a conversion is
+ * one decoding pass in bounded memory. The virtual size comes from the xz
+ * index or the zstd frame header when present, otherwise from one counting
+ * pass (gzip's ISIZE is only the size modulo 2^32).
+ *
+ * Writers stream the whole virtual disk through the encoder: data is read
+ * from the source, holes are fed from a shared zero buffer (never read).
+ * xz is multithreaded (liblzma's stream_encoder_mt through lzma-native),
+ * zstd uses libzstd's worker threads; gzip output carries mtime 0.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createRequire } from 'node:module';
+import zlib from 'node:zlib';
+import type { ByteSource, Range } from '../src/disk/target.js';
+import { ImageFormatError } from './errors.js';
+import { CHUNK, clip, dataRuns } from './io.js';
+
+const require = createRequire(import.meta.url);
+
+export type CompressedKind = 'xz' | 'gz' | 'zst';
+
+interface ZstdStreams {
+  DecompressStream: new () => Transform;
+  CompressStream: new (p: { compressionLevel?: number; nbWorkers?: number; checksumFlag?: boolean }) => Transform;
+}
+function zstdStreams(): ZstdStreams { return require('zstd-napi') as ZstdStreams; }
+type Lzma = typeof import('lzma-native').default;
+let lzmaModule: Lzma | undefined;
+/** liblzma bindings, loaded on first use (a native addon: no cost for commands that never touch xz). */
+function lzma(): Lzma { return (lzmaModule ??= require('lzma-native') as Lzma); }
+
+export function decoderFor(kind: CompressedKind): Transform {
+  if (kind === 'xz') return lzma().createDecompressor();
+  if (kind === 'gz') return zlib.createGunzip();
+  return new (zstdStreams().DecompressStream)();
+}
+
+/** A readable stream of bytes that can be started again from the beginning. */
+export type StreamFactory = () => Readable;
+
+/** Sequential, restartable decoded view of a stream with a known size. */
+export class StreamImage implements ByteSource {
+  private iter: AsyncIterator<Buffer> | null = null;
+  private cur: Buffer = Buffer.alloc(0);
+  private curStart = 0;
+  private stream: Readable | null = null;
+  /** How many times decoding restarted (a backward read); tests watch it. */
+  restarts = 0;
+
+  constructor(readonly path: string, readonly size: number, private readonly factory: StreamFactory) {}
+
+  private start(): void {
+    this.stream?.destroy();
+    this.stream = this.factory();
+    this.iter = (this.stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    this.cur = Buffer.alloc(0);
+    this.curStart = 0;
+  }
+
+  private async next(): Promise<void> {
+    let r: IteratorResult<Buffer>;
+    try {
+      r = await this.iter!.next();
+    } catch (e) {
+      throw new ImageFormatError('STREAM_CORRUPT', `compressed data is corrupt: ${(e as Error).message}`, { file: this.path, offset: this.curStart + this.cur.length }, { cause: e });
+    }
+    if (r.done) {
+      throw new ImageFormatError('STREAM_TRUNCATED', `stream ends at ${this.curStart + this.cur.length} bytes, before the ${this.size}-byte size`, { file: this.path });
+    }
+    this.curStart += this.cur.length;
+    this.cur = r.value;
+  }
+
+  async read(buf: Uint8Array, position: number): Promise<number> {
+    const n = clip(buf, position, this.size);
+    let done = 0;
+    while (done < n) {
+      const p = position + done;
+      if (!this.iter || p < this.curStart) { if (this.iter) this.restarts++; this.start(); }
+      while (p >= this.curStart + this.cur.length) await this.next();
+      const k = Math.min(n - done, this.curStart + this.cur.length - p);
+      buf.set(this.cur.subarray(p - this.curStart, p - this.curStart + k), done);
+      done += k;
+    }
+    return n;
+  }
+
+  async *allocated(): AsyncIterable<Range> {
+    if (this.size > 0) yield { offset: 0, length: this.size };
+  }
+
+  async close(): Promise<void> {
+    this.stream?.destroy();
+    this.stream = null;
+    this.iter = null;
+  }
+}
+
+/** Count the decoded length of a stream (one full pass, bounded memory). */
+export async function countStream(path: string, factory: StreamFactory): Promise<number> {
+  let n = 0;
+  try {
+    for await (const c of factory() as AsyncIterable<Buffer>) n += c.length;
+  } catch (e) {
+    throw new ImageFormatError('STREAM_CORRUPT', `compressed data is corrupt: ${(e as Error).message}`, { file: path, offset: n }, { cause: e });
+  }
+  return n;
+}
+
+function fileDecoder(path: string, kind: CompressedKind): StreamFactory {
+  return () => {
+    const dec = decoderFor(kind);
+    const src = createReadStream(path, { highWaterMark: 1 << 20 });
+    src.on('error', (e) => dec.destroy(e));
+    return src.pipe(dec);
+  };
+}
+
+async function xzSize(path: string): Promise<number | null> {
+  const fh = await open(path, 'r');
+  try {
+    return await new Promise<number | null>((res) => {
+      lzma().parseFileIndexFD(fh.fd, (err, info) => res(err ? null : info.uncompressedSize));
+    });
+  } finally {
+    await fh.close();
+  }
+}
+
+async function zstdSize(path: string): Promise<number | null> {
+  const fh = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(18);
+    const { bytesRead } = await fh.read(head, 0, 18, 0);
+    const binding = require('zstd-napi/binding.js') as { getFrameContentSize(b: Uint8Array): number | null; findFrameCompressedSize(b: Uint8Array): number };
+    const size = binding.getFrameContentSize(head.subarray(0, bytesRead));
+    if (size === null) return null;
+    // Only trust it for a single-frame file.
+    const st = await fh.stat();
+    if (st.size > 64 * 1024 * 1024) return null;
+    const all = Buffer.alloc(st.size);
+    await fh.read(all, 0, st.size, 0);
+    return binding.findFrameCompressedSize(all) === st.size ? size : null;
+  } catch {
+    return null;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Open a compressed raw disk. */
+export async function openCompressed(path: string, kind: CompressedKind): Promise<StreamImage> {
+  const factory = fileDecoder(path, kind);
+  let size: number | null = null;
+  if (kind === 'xz') size = await xzSize(path);
+  if (kind === 'zst') size = await zstdSize(path);
+  if (size === null) size = await countStream(path, factory);
+  return new StreamImage(path, size, factory);
+}
+
+/** The whole virtual disk as a stream: data read from the source, holes from a shared zero buffer. */
+export function diskStream(source: ByteSource): Readable {
+  const zero = Buffer.alloc(1 << 20);
+  async function* gen(): AsyncIterable<Buffer> {
+    let pos = 0;
+    const gap = function* (to: number) {
+      while (pos < to) { const k = Math.min(zero.length, to - pos); yield k === zero.length ? zero : zero.subarray(0, k); pos += k; }
+    };
+    for await (const run of dataRuns(source, 64 * 1024, CHUNK)) {
+      yield* gap(run.offset);
+      if (run.data) yield run.data;
+      pos = run.offset + run.length;
+    }
+    yield* gap(source.size);
+  }
+  return Readable.from(gen(), { objectMode: false, highWaterMark: 4 });
+}
+
+export function encoderFor(kind: CompressedKind, threads?: number): Transform {
+  const t = Math.max(1, threads ?? Math.min(4, availableParallelism()));
+  // liblzma's multithreaded encoder cuts fixed 24 MiB blocks (3 x the preset-6 dictionary), so its output
+  // does not depend on the thread count; at least 2 keeps it on that encoder on any machine.
+  if (kind === 'xz') return lzma().createCompressor({ preset: 6, threads: Math.max(2, t), blockSize: 24 << 20, check: lzma().CHECK_CRC64 });
+  if (kind === 'gz') return zlib.createGzip({ level: 6 });
+  return new (zstdStreams().CompressStream)({ compressionLevel: 3, nbWorkers: t, checksumFlag: true });
+}
+
+/** Write `source` compressed (a bare raw disk) to `path`. */
+export async function writeCompressed(source: ByteSource, path: string, kind: CompressedKind, opts: { threads?: number } = {}): Promise<void> {
+  await pipeline(diskStream(source), encoderFor(kind, opts.threads), createWriteStream(path));
+}

@@ -1,0 +1,348 @@
+/**
+ * The I/O layer shared by every format: bounded reads from an image file
+ * (a read outside the file is a typed error, never a silent short read),
+ * zero detection, the data-run iterator writers consume, and a coalescing
+ * positioned writer for outputs.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import type { ByteSource, Range } from '../src/disk/target.js';
+import { IntervalSet } from '../src/util/intervals.js';
+import { ImageFormatError } from './errors.js';
+
+/** Default read size for streaming passes: large enough to amortise syscalls, small enough for RSS. */
+export const CHUNK = 4 * 1024 * 1024;
+
+/** A run of data at `offset`; `data === null` means "explicit zeros" (an overlay hiding backing data). */
+export interface DataRun { offset: number; data: Buffer | null; length: number }
+
+/** A source that can produce its non-zero runs in one pass (raw files: the scan and the read are the same I/O). */
+export interface RunSource extends ByteSource {
+  dataRuns(blockSize: number): AsyncIterable<DataRun>;
+}
+
+function hasRuns(s: ByteSource): s is RunSource {
+  return typeof (s as Partial<RunSource>).dataRuns === 'function';
+}
+
+const zeroCache = new Map<number, Buffer>();
+function zeros(n: number): Buffer {
+  let z = zeroCache.get(n);
+  if (!z) { z = Buffer.alloc(n); if (zeroCache.size < 16) zeroCache.set(n, z); }
+  return z;
+}
+
+/** True when every byte of `b` is zero (memcmp against a shared zero page). */
+export function isZero(b: Uint8Array): boolean {
+  const step = 1 << 20;
+  for (let i = 0; i < b.length; i += step) {
+    const part = b.subarray(i, Math.min(b.length, i + step));
+    if (Buffer.compare(part, zeros(part.length).subarray(0, part.length)) !== 0) return false;
+  }
+  return true;
+}
+
+/** A byte window of a file: a container member read in place. */
+export interface FileWindow { offset: number; size: number; label: string }
+
+/** A read-only image file with bounds-checked positioned reads. */
+export class ImageFile {
+  private constructor(readonly fh: FileHandle, readonly path: string, readonly size: number, readonly base: number) {}
+
+  /**
+   * Open `path`, or a window of it (a member stored inside a tar or zip): then
+   * offsets and the size are relative to the window and `path` names the member.
+   */
+  static async open(path: string, window?: FileWindow): Promise<ImageFile> {
+    const fh = await open(path, 'r');
+    try {
+      const st = await fh.stat();
+      if (!st.isFile() && !st.isBlockDevice()) {
+        throw new ImageFormatError('IMAGE_NOT_A_FILE', 'not a regular file', { file: path });
+      }
+      if (window) {
+        if (window.offset < 0 || window.offset + window.size > st.size) {
+          throw new ImageFormatError('IMAGE_OUT_OF_RANGE', `member ${window.label} lies outside the file`, { file: path, offset: window.offset });
+        }
+        return new ImageFile(fh, `${path}[${window.label}]`, window.size, window.offset);
+      }
+      return new ImageFile(fh, path, st.size, 0);
+    } catch (e) { await fh.close(); throw e; }
+  }
+
+  /** Read exactly `len` bytes at `pos`; a range outside the file is a typed error naming `what`. */
+  async readExact(pos: number, len: number, what: string, into?: Buffer): Promise<Buffer> {
+    if (!Number.isSafeInteger(pos) || pos < 0 || len < 0 || pos + len > this.size) {
+      throw new ImageFormatError('IMAGE_OUT_OF_RANGE', `${what} (${len} bytes) lies outside the ${this.size}-byte file`, {
+        file: this.path, offset: pos,
+      });
+    }
+    const buf = into ?? Buffer.allocUnsafe(len);
+    await this.fill(buf, pos, len);
+    return buf;
+  }
+
+  /** Read up to `len` bytes at `pos` into `buf`; bytes past the end of the file read as zeros. */
+  async readPadded(buf: Uint8Array, pos: number, len = buf.length): Promise<void> {
+    const n = Math.max(0, Math.min(len, this.size - pos));
+    if (n > 0) await this.fill(buf, pos, n);
+    if (n < len) buf.fill(0, n, len);
+  }
+
+  private async fill(buf: Uint8Array, pos: number, len: number): Promise<void> {
+    let done = 0;
+    while (done < len) {
+      const { bytesRead } = await this.fh.read(buf, done, len - done, this.base + pos + done);
+      if (bytesRead === 0) throw new ImageFormatError('IMAGE_TRUNCATED', 'file shrank while reading', { file: this.path, offset: pos + done });
+      done += bytesRead;
+    }
+  }
+
+  close(): Promise<void> { return this.fh.close(); }
+}
+
+/** Zero-fill helper for sources: read `buf` fully, clipped at `size`. Returns the clipped length. */
+export function clip(buf: Uint8Array, position: number, size: number): number {
+  const n = Math.max(0, Math.min(buf.length, size - position));
+  if (n < buf.length) buf.fill(0, n);
+  return n;
+}
+
+/**
+ * The allocated ranges of `source` widened to `blockSize` boundaries and
+ * merged, clipped at the virtual size.
+ */
+export async function* alignedRanges(source: ByteSource, blockSize: number): AsyncIterable<Range> {
+  let cur: Range | null = null;
+  for await (const r of source.allocated()) {
+    if (r.length <= 0) continue;
+    const s = Math.floor(r.offset / blockSize) * blockSize;
+    const e = Math.min(source.size, Math.ceil((r.offset + r.length) / blockSize) * blockSize);
+    if (cur && s <= cur.offset + cur.length) { cur.length = Math.max(cur.length, e - cur.offset); continue; }
+    if (cur) yield cur;
+    cur = { offset: s, length: e - s };
+  }
+  if (cur) yield cur;
+}
+
+/**
+ * The non-zero data of `source` as runs of whole blocks (`blockSize`-aligned;
+ * the last block of the disk may be short). Zero blocks inside allocated
+ * ranges are dropped, so writers never store zeros. Each run's buffer is
+ * fresh (safe to hand to asynchronous compressors).
+ */
+export async function* dataRuns(source: ByteSource, blockSize: number, chunk = CHUNK): AsyncIterable<DataRun> {
+  if (hasRuns(source)) { yield* source.dataRuns(blockSize); return; }
+  const step = Math.max(blockSize, Math.floor(chunk / blockSize) * blockSize);
+  for await (const r of alignedRanges(source, blockSize)) {
+    for (let off = r.offset; off < r.offset + r.length; off += step) {
+      const len = Math.min(step, r.offset + r.length - off);
+      const buf = Buffer.allocUnsafe(len);
+      await source.read(buf, off);
+      yield* splitNonZero(buf, off, blockSize);
+    }
+  }
+}
+
+/** Split a buffer read at `base` into runs of non-zero blocks. */
+export function* splitNonZero(buf: Buffer, base: number, blockSize: number): Iterable<DataRun> {
+  let runStart = -1;
+  for (let i = 0; i < buf.length; i += blockSize) {
+    const z = isZero(buf.subarray(i, Math.min(buf.length, i + blockSize)));
+    if (!z && runStart < 0) runStart = i;
+    if (z && runStart >= 0) {
+      yield { offset: base + runStart, data: buf.subarray(runStart, i), length: i - runStart };
+      runStart = -1;
+    }
+  }
+  if (runStart >= 0) yield { offset: base + runStart, data: buf.subarray(runStart), length: buf.length - runStart };
+}
+
+/** Collect a source's allocation map. */
+export async function allocationOf(source: ByteSource): Promise<IntervalSet> {
+  const set = new IntervalSet();
+  for await (const r of source.allocated()) set.add(r.offset, r.length);
+  return set;
+}
+
+/**
+ * Runs for an overlay over `backing`: only blocks whose content differs from
+ * the backing image are produced; a block that is zero in `source` but not in
+ * the backing comes out as an explicit-zero run (`data: null`).
+ */
+export async function* diffRuns(source: ByteSource, backing: ByteSource, blockSize: number): AsyncIterable<DataRun> {
+  const union = await allocationOf(source);
+  for await (const r of backing.allocated()) {
+    const e = Math.min(r.offset + r.length, source.size);
+    if (e > r.offset) union.add(r.offset, e - r.offset);
+  }
+  const merged: ByteSource = {
+    size: source.size,
+    read: (b, p) => source.read(b, p),
+    allocated: async function* () { yield* union.ranges(); },
+    close: async () => {},
+  };
+  const step = Math.max(blockSize, Math.floor(CHUNK / blockSize) * blockSize);
+  for await (const r of alignedRanges(merged, blockSize)) {
+    for (let off = r.offset; off < r.offset + r.length; off += step) {
+      const len = Math.min(step, r.offset + r.length - off);
+      const a = Buffer.allocUnsafe(len);
+      const b = Buffer.allocUnsafe(len);
+      await source.read(a, off);
+      await readZeroPadded(backing, b, off);
+      for (let i = 0; i < len; i += blockSize) {
+        const n = Math.min(blockSize, len - i);
+        const sa = a.subarray(i, i + n);
+        if (Buffer.compare(sa, b.subarray(i, i + n)) === 0) continue;
+        yield isZero(sa) ? { offset: off + i, data: null, length: n } : { offset: off + i, data: sa, length: n };
+      }
+    }
+  }
+}
+
+/** Read from a source that may be smaller than the window: bytes past its end are zeros. */
+export async function readZeroPadded(source: ByteSource, buf: Buffer, position: number): Promise<void> {
+  const n = Math.max(0, Math.min(buf.length, source.size - position));
+  if (n > 0) await source.read(n === buf.length ? buf : buf.subarray(0, n), position);
+  if (n < buf.length) buf.fill(0, n);
+}
+
+/**
+ * An output file written with positioned writes; consecutive writes are
+ * coalesced into large ones. Unwritten ranges stay holes.
+ */
+export class OutputFile {
+  private pending: Buffer[] = [];
+  private pendingStart = 0;
+  private pendingLen = 0;
+  /** Writes in flight (write-behind): positioned writes to disjoint ranges may overlap in time. */
+  private inflight: Promise<void>[] = [];
+  private static readonly DEPTH = 4;
+  /** Highest offset written so far (the file is truncated to at least this). */
+  end = 0;
+
+  private constructor(readonly fh: FileHandle, readonly path: string) {}
+
+  static async create(path: string): Promise<OutputFile> {
+    return new OutputFile(await open(path, 'w'), path);
+  }
+
+  async write(data: Uint8Array, pos: number): Promise<void> {
+    if (data.length === 0) return;
+    if (this.pendingLen > 0 && pos === this.pendingStart + this.pendingLen && this.pendingLen + data.length <= CHUNK) {
+      this.pending.push(Buffer.from(data.buffer, data.byteOffset, data.length));
+      this.pendingLen += data.length;
+    } else {
+      await this.flushPending();
+      if (data.length >= CHUNK) { await this.writeRaw(data, pos); return; }
+      this.pending = [Buffer.from(data.buffer, data.byteOffset, data.length)];
+      this.pendingStart = pos;
+      this.pendingLen = data.length;
+    }
+    this.end = Math.max(this.end, pos + data.length);
+  }
+
+  private async writeRaw(data: Uint8Array, pos: number): Promise<void> {
+    this.end = Math.max(this.end, pos + data.length);
+    await this.queue(async () => {
+      let done = 0;
+      while (done < data.length) {
+        const { bytesWritten } = await this.fh.write(data, done, data.length - done, pos + done);
+        done += bytesWritten;
+      }
+    });
+  }
+
+  /** Start `op` once fewer than DEPTH writes are in flight; errors surface at the next wait. */
+  private async queue(op: () => Promise<void>): Promise<void> {
+    while (this.inflight.length >= OutputFile.DEPTH) await this.inflight.shift();
+    const p = op();
+    p.catch(() => undefined);
+    this.inflight.push(p);
+  }
+
+  private async drain(): Promise<void> {
+    while (this.inflight.length) await this.inflight.shift();
+  }
+
+  async flushPending(): Promise<void> {
+    if (this.pendingLen === 0) return;
+    const bufs = this.pending;
+    let pos = this.pendingStart;
+    const total = this.pendingLen;
+    this.pending = [];
+    this.pendingLen = 0;
+    if (bufs.length === 1) { await this.writeRaw(bufs[0]!, pos); return; }
+    this.end = Math.max(this.end, pos + total);
+    // One writev for the coalesced pieces: no concatenation copy.
+    await this.queue(async () => {
+      let left = bufs;
+      let at = pos;
+      let remaining = total;
+      while (remaining > 0) {
+        const { bytesWritten } = await this.fh.writev(left, at);
+        remaining -= bytesWritten;
+        at += bytesWritten;
+        if (remaining > 0) left = dropBytes(left, bytesWritten);
+      }
+    });
+  }
+
+  /** Flush, set the final length (holes at the end stay holes) and close. */
+  async finish(length?: number): Promise<void> {
+    try {
+      await this.flushPending();
+      await this.drain();
+      await this.fh.truncate(length ?? this.end);
+      await this.fh.datasync();
+    } finally {
+      await this.fh.close();
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.pending = [];
+    await Promise.allSettled(this.inflight);
+    this.inflight = [];
+    await this.fh.close().catch(() => undefined);
+  }
+}
+
+function dropBytes(bufs: Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const b of bufs) {
+    if (n >= b.length) { n -= b.length; continue; }
+    out.push(n > 0 ? b.subarray(n) : b);
+    n = 0;
+  }
+  return out;
+}
+
+/** Run `body` with an OutputFile on `path`; always closes it. */
+export async function withOutput<T>(path: string, body: (out: OutputFile) => Promise<T>): Promise<T> {
+  const out = await OutputFile.create(path);
+  try {
+    return await body(out);
+  } catch (e) {
+    await out.abort();
+    throw e;
+  }
+}
+
+/** Bounded-concurrency ordered map: starts up to `depth` tasks ahead, yields results in input order. */
+export async function* orderedParallel<I, O>(input: AsyncIterable<I>, fn: (x: I) => Promise<O>, depth: number): AsyncIterable<O> {
+  const queue: Promise<O>[] = [];
+  for await (const x of input) {
+    const p = fn(x);
+    p.catch(() => undefined); // observed when dequeued
+    queue.push(p);
+    if (queue.length >= depth) yield await queue.shift()!;
+  }
+  while (queue.length) yield await queue.shift()!;
+}
+
+/** SOURCE_DATE_EPOCH in seconds, or 0 (outputs never carry the wall clock). */
+export function sourceDateEpoch(): number {
+  const v = process.env.SOURCE_DATE_EPOCH;
+  if (v && /^\d+$/.test(v)) return Number(v);
+  return 0;
+}

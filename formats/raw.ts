@@ -1,0 +1,146 @@
+/**
+ * raw: the disk bytes as they are.
+ *
+ * Allocation map: Node has no SEEK_DATA/SEEK_HOLE, so the file's data
+ * extents come from lseek(2) through fs-ext (a small native addon built from
+ * source); holes are then never read. Where that is unavailable (the addon
+ * failed to build, or the filesystem answers EINVAL) the file is scanned in
+ * large reads and all-zero blocks are dropped — reading a hole costs the
+ * kernel a zero-page copy, no disk I/O. Inside data extents zero blocks are
+ * still dropped, so written zeros do not become data either.
+ *
+ * The writer produces a sparse file: only non-zero blocks are written, the
+ * rest stays a hole (the file is truncated to the virtual size).
+ */
+import { createRequire } from 'node:module';
+import type { ByteSource, Range } from '../src/disk/target.js';
+import { CHUNK, ImageFile, type FileWindow, clip, dataRuns, splitNonZero, withOutput, type DataRun, type RunSource } from './io.js';
+
+/** Granularity of the zero scan: 64 KiB keeps it cheap and matches the default qcow2 cluster. */
+export const RAW_SCAN_BLOCK = 64 * 1024;
+const SEEK_DATA = 3, SEEK_HOLE = 4; // Linux <unistd.h>
+const READ_AHEAD = 4;
+
+type SeekFn = (fd: number, offset: number, whence: number) => number;
+let seekSync: SeekFn | null | undefined;
+function lseek(): SeekFn | null {
+  if (seekSync === undefined) {
+    try {
+      seekSync = (createRequire(import.meta.url)('fs-ext') as { seekSync: SeekFn }).seekSync;
+    } catch {
+      seekSync = null;
+    }
+  }
+  return seekSync;
+}
+
+/** Data extents of [base, base+size) of `fd` by SEEK_DATA/SEEK_HOLE, or null when the system cannot tell. */
+export function dataExtents(fd: number, base: number, size: number): Range[] | null {
+  const seek = lseek();
+  if (!seek || process.platform !== 'linux') return null;
+  const out: Range[] = [];
+  let pos = base;
+  const end = base + size;
+  try {
+    while (pos < end) {
+      let d: number;
+      try {
+        d = seek(fd, pos, SEEK_DATA);
+      } catch (e) {
+        if ((e as { code?: string }).code === 'ENXIO') break; // no data after pos
+        throw e;
+      }
+      if (d >= end) break;
+      const h = Math.min(end, seek(fd, d, SEEK_HOLE));
+      if (h <= d) return null;
+      out.push({ offset: d - base, length: h - d });
+      pos = h;
+    }
+  } catch {
+    return null;
+  }
+  return out;
+}
+
+export class RawSource implements RunSource {
+  readonly format = 'raw';
+  private extents: Range[] | null | undefined;
+  private constructor(readonly file: ImageFile, readonly size: number, private readonly base: number) {}
+
+  /** A raw image file, or a window of one (a stored tar/zip member). */
+  static async open(path: string, window?: FileWindow): Promise<RawSource> {
+    return RawSource.fromFile(await ImageFile.open(path, window));
+  }
+
+  /** The whole of `file`, or `size` bytes of it from `offset` (a flat VMDK extent). */
+  static fromFile(file: ImageFile, part?: { offset: number; size: number }): RawSource {
+    return new RawSource(file, part?.size ?? file.size, part?.offset ?? 0);
+  }
+
+  get path(): string { return this.file.path; }
+
+  async read(buf: Uint8Array, position: number): Promise<number> {
+    const n = clip(buf, position, this.size);
+    if (n > 0) await this.file.readPadded(buf.subarray(0, n), this.base + position, n);
+    return n;
+  }
+
+  /** The file system's data extents (in this source's coordinates), or null. */
+  private fsExtents(): Range[] | null {
+    if (this.extents === undefined) {
+      const ext = dataExtents(this.file.fh.fd, this.file.base + this.base, Math.min(this.size, Math.max(0, this.file.size - this.base)));
+      this.extents = ext;
+    }
+    return this.extents;
+  }
+
+  async *dataRuns(blockSize: number): AsyncIterable<DataRun> {
+    const ext = this.fsExtents();
+    const ranges: Iterable<Range> = ext ?? [{ offset: 0, length: this.size }];
+    const step = Math.max(blockSize, Math.floor(CHUNK / blockSize) * blockSize);
+    // The reads to make: extents widened to whole blocks, never a block twice.
+    const plan: Range[] = [];
+    let doneTo = 0;
+    for (const r of ranges) {
+      const start = Math.max(doneTo, Math.floor(r.offset / blockSize) * blockSize);
+      const end = Math.min(this.size, Math.ceil((r.offset + r.length) / blockSize) * blockSize);
+      for (let off = start; off < end; off += step) plan.push({ offset: off, length: Math.min(step, end - off) });
+      doneTo = Math.max(doneTo, end);
+    }
+    // Read ahead a few chunks so the disk (and the thread pool) is never idle while runs are consumed.
+    const ahead: Promise<Buffer>[] = [];
+    const start = (r: Range) => { const b = Buffer.allocUnsafe(r.length); const p = this.read(b, r.offset).then(() => b); p.catch(() => undefined); return p; };
+    let next = 0;
+    while (ahead.length < READ_AHEAD && next < plan.length) ahead.push(start(plan[next++]!));
+    for (let i = 0; i < plan.length; i++) {
+      const buf = await ahead.shift()!;
+      if (next < plan.length) ahead.push(start(plan[next++]!));
+      // Without extents holes are read too: copy out only the data so holes cost no memory.
+      for (const run of splitNonZero(buf, plan[i]!.offset, blockSize)) yield ext ? run : { ...run, data: Buffer.from(run.data!) };
+    }
+  }
+
+  async *allocated(): AsyncIterable<Range> {
+    const ext = this.fsExtents();
+    if (ext) { yield* ext; return; }
+    let cur: Range | null = null;
+    for await (const r of this.dataRuns(RAW_SCAN_BLOCK)) {
+      if (cur && cur.offset + cur.length === r.offset) { cur.length += r.length; continue; }
+      if (cur) yield cur;
+      cur = { offset: r.offset, length: r.length };
+    }
+    if (cur) yield cur;
+  }
+
+  close(): Promise<void> { return this.file.close(); }
+}
+
+/** Write `source` as a sparse raw file at `path` (the caller provides the temp path of an atomic output). */
+export async function writeRaw(source: ByteSource, path: string): Promise<void> {
+  await withOutput(path, async (out) => {
+    for await (const run of dataRuns(source, RAW_SCAN_BLOCK)) {
+      if (run.data) await out.write(run.data, run.offset);
+    }
+    await out.finish(source.size);
+  });
+}

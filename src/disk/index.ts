@@ -1,0 +1,15 @@
+export * from './target.js';
+export { FileSource, BytesSource } from './file.js';
+export { LayoutError, PartitionTableError } from './errors.js';
+export { computeLayout, minimalDiskSize, parseSize, DEFAULT_ALIGNMENT, MiB } from './layout.js';
+export type { Layout, LayoutOptions, PartitionRequest, PlacedPartition, TableKind } from './layout.js';
+export { writePartitionTable, readPartitionTable } from './table.js';
+export type { PartitionTable, TablePartition, PartitionInfo, PartitionTableInfo, TableType } from './table.js';
+export { GPT_TYPES, MBR_TYPES, gptTypeGuid, gptTypeName, mbrTypeCode, mbrTypeName } from './types.js';
+export { GPT_ATTRIBUTE_BITS, encodeGpt, readGpt, encodeProtectiveMbr, gptGeometry } from './gpt.js';
+export { encodeMbr, encodeMbrSector, readMbr, lbaToChs } from './mbr.js';
+export { crc32, crc32Update } from './crc32.js';
+export { seededGuid, makeGuid, seededU32, normalizeGuid, isGuid } from './guid.js';
+export { SubSource } from './subsource.js';
+export { describePartitions, probeFilesystem, openPartition } from './probe.js';
+export type { DescribedPartition, FsProbe } from './probe.js';

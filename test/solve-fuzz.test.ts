@@ -1,0 +1,50 @@
+/**
+ * Fuzz oracle: seeded synthetic repositories full of alternatives (shared
+ * virtual capabilities, several versions, rich or/if/unless/with deps,
+ * conflicts, obsoletes, i686 vs x86_64, file deps only filelists satisfy,
+ * recommends, supplements). For every package name, and for random
+ * combinations, with weak deps on and off, Debian's dnf and ingot must
+ * install the same set or both fail. INGOT_LONG=1 runs more seeds and sizes.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadRepos } from '../src/repo/index.js';
+import { resolve } from '../src/solve/index.js';
+import { writeSynthRepo } from './solve-synth.js';
+import { dnfResolve, type OracleRequest } from './solve-corpus.js';
+
+const work = mkdtempSync(join(tmpdir(), 'ingot-fuzz-'));
+const cases = process.env.INGOT_LONG ? [[1, 300], [2, 400], [3, 400], [4, 800], [5, 1500], [6, 3000]] : [[2, 400], [3, 400]];
+
+for (const [seed, size] of cases) {
+  test(`seed ${seed}, ${size} packages: every name alone and 40 random combinations agree with dnf`, async () => {
+    const dir = join(work, `s${seed}`);
+    await writeSynthRepo(dir, { packages: size, seed });
+    const repos = await loadRepos([{ id: 'c', baseurl: dir }]);
+    const names = [...new Set(Array.from({ length: repos.pool.count }, (_, p) => repos.pool.nameOf(p)))].sort();
+    const reqs: OracleRequest[] = names.flatMap((n, i) => [{ specs: [n], weak: i % 2 === 0 }]);
+    let x = seed * 7919;
+    const next = () => { x = (x * 1103515245 + 12345) % 2147483648; return x; };
+    for (let k = 0; k < 40; k++) reqs.push({ specs: [0, 1, 2].map(() => names[next() % names.length]), weak: k % 2 === 0 });
+    const expected = dnfResolve([dir], 'x86_64', reqs);
+    const diffs: string[] = [];
+    let fails = 0;
+    for (let i = 0; i < reqs.length; i++) {
+      const d = expected[i];
+      let got: string[] | undefined;
+      try { got = (await resolve(repos, { specs: reqs[i].specs, weakDeps: reqs[i].weak })).install.map((p) => p.nevra).sort(); } catch { got = undefined; }
+      if (!d.ok) fails++;
+      if (d.ok !== (got !== undefined) || (d.ok && JSON.stringify(d.install) !== JSON.stringify(got))) {
+        diffs.push(`${reqs[i].specs.join(' ')} weak=${reqs[i].weak}: dnf ${d.ok ? d.install.join(' ') : 'fails'}; ingot ${got ? got.join(' ') : 'fails'}`);
+      }
+    }
+    assert.equal(diffs, []);
+    assert.ok(fails > 0 && fails < reqs.length, 'the corpus has both solvable and unsolvable requests');
+  });
+}
+
+test.after(() => rmSync(work, { recursive: true, force: true }));
+test.run();
