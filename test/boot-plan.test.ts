@@ -63,5 +63,17 @@ test('hybrid plan: grub.cfg staged, ESP files for systemd-boot; extlinux refused
   try { await prepareBoot(new StagingTree(), { firmware: 'bios', rootUuid: uuid }); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /no kernel/); }
 });
 
+test('Fedora layout (kernel only in /lib/modules/V/vmlinuz): the kernel is placed in /boot for the loader', async () => {
+  const tree = treeFromDir(root);
+  tree.rename(`/boot/vmlinuz-${kver}`, `/usr/lib/modules/${kver}/vmlinuz`);
+  const prep = await prepareBoot(tree, { firmware: 'bios', biosLoader: 'extlinux', rootUuid: uuid });
+  assert.is(prep.kernel.image, `/boot/vmlinuz-${kver}`);
+  assert.is(tree.lookup(`/boot/vmlinuz-${kver}`)!.content!.size, tree.lookup(`/usr/lib/modules/${kver}/vmlinuz`)!.content!.size);
+  const conf = tree.lookup('/boot/extlinux/extlinux.conf')!;
+  const b = new Uint8Array(conf.content!.size);
+  await conf.content!.read(b, 0);
+  assert.match(Buffer.from(b).toString(), new RegExp(`LINUX /boot/vmlinuz-${kver}\\n  INITRD /boot/initrd.img-${kver}\\n`));
+});
+
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 test.run();

@@ -154,6 +154,24 @@ test('bad input: no busybox, no kernel, broken ELF → named errors', async () =
   await rejects(() => indexModules(t, kver), /cannot decompress/);
 });
 
+test('fuzz: 300 mutated or truncated modules give a parse or a typed error, never a crash', async () => {
+  const m = index.modules.get('virtio_blk')!;
+  const elf = await readAll(m.inode, m.relPath);
+  let seed = 12345;
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % n; };
+  let parsed = 0, typed = 0;
+  for (let i = 0; i < 300; i++) {
+    const b = new Uint8Array(elf.subarray(0, i % 3 === 0 ? rnd(elf.length) : elf.length));
+    for (let k = 0; k < 1 + rnd(8); k++) if (b.length) b[i % 2 ? rnd(Math.min(b.length, 64)) : rnd(b.length)] = rnd(256);
+    try { parseModinfo(b, 'fuzz.ko'); parsed++; } catch (e) {
+      assert.ok(['ElfError', 'StructError', 'ModuleError'].includes((e as Error).name), `${(e as Error).name}: ${(e as Error).message}`);
+      typed++;
+    }
+  }
+  assert.is(parsed + typed, 300);
+  assert.ok(typed > 50, `only ${typed} rejected`);
+});
+
 test('newc writer: header layout read back by cpio -tv', () => {
   const chunks: Uint8Array[] = [];
   const w = new NewcWriter((c) => chunks.push(c));

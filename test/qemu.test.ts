@@ -116,7 +116,10 @@ test('UEFI firmware: found in Debian locations, or a named error', () => {
 test('usage errors exit 2', () => {
   assert.is(ingot(['boot', good, '--firmware', 'coreboot']).code, 2);
   assert.is(ingot(['boot', good, '--timeout', '-1']).code, 2);
-  assert.is(ingot(['boot', good, '--format', 'iso']).code, 1);
+  assert.is(ingot(['boot', good, '--format', 'iso']).code, 2);
+  const missing = ingot(['boot', join(dir, 'no-such.img')]);
+  assert.is(missing.code, 1);
+  assert.match(missing.stderr, /no-such\.img/);
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

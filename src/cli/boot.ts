@@ -19,6 +19,10 @@ function positive(name: string, value: string): number {
   return n;
 }
 
+function usage<T>(f: () => T): T {
+  try { return f(); } catch (e) { throw new UsageError((e as Error).message); }
+}
+
 export function registerBoot(program: Command): void {
   program
     .command('boot')
@@ -47,7 +51,7 @@ export function registerBoot(program: Command): void {
         timeout: positive('timeout', o.timeout),
         memoryMB: positive('memory', o.memory),
         serialLog: o.serialLog,
-        format: o.format ? parseDiskFormat(o.format) : undefined,
+        format: o.format ? usage(() => parseDiskFormat(o.format!)) : undefined,
         bus: oneOf<DiskBus>('bus', o.bus, ['virtio', 'ide', 'scsi', 'nvme']),
         accel: oneOf<Accel>('accel', o.accel, ['auto', 'kvm', 'tcg']),
         onLine: echo ? (l) => process.stderr.write(`| ${l}\n`) : undefined,

@@ -9,7 +9,7 @@ export function parseDiskFormat(name: string): QemuDiskFormat {
   const n = name.toLowerCase();
   if (n === 'vhd') return 'vpc';
   if (n === 'raw' || n === 'qcow2' || n === 'vmdk' || n === 'vpc') return n;
-  throw new IngotError('BAD_FORMAT', `unknown disk format ${JSON.stringify(name)}`, { expected: 'raw, qcow2, vmdk, vhd' });
+  throw new IngotError('BAD_FORMAT', `unknown disk format ${JSON.stringify(name)}`, { expected: 'raw, qcow2, vmdk, vhd', actual: name });
 }
 
 /**

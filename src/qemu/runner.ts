@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { access, constants, copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IngotError, MissingToolError } from '../errors.js';
@@ -98,6 +98,11 @@ export function qemuArgs(o: {
 
 /** Boot the image and report what the console showed. Never throws for a failed boot: see `result.ok`. */
 export async function bootImage(opts: BootOptions): Promise<BootResult> {
+  try {
+    await access(opts.image, constants.R_OK);
+  } catch (e) {
+    throw new BootError(`cannot read the image ${opts.image} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
   const arch = opts.arch ?? 'x86_64';
   const firmware = opts.firmware ?? 'bios';
   const format = opts.format ?? await detectImageFormat(opts.image);
