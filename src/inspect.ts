@@ -41,6 +41,8 @@ export async function openFilesystemSource(path: string, partition?: number, opt
     } else {
       const candidates = partitions.filter((x) => x.fs && x.fs !== 'swap');
       p = candidates.find((x) => x.typeName?.startsWith('root')) ?? candidates.find((x) => x.fs?.startsWith('ext')) ?? candidates[0];
+      // No table and no recognised filesystem: hand back the whole image, the filesystem reader says what is wrong.
+      if (!p && partitions.length === 0) return { image, source: image, fs: null };
       if (!p) throw new InspectError('NO_FILESYSTEM', `${path} holds no filesystem ingot can read`, { file: path });
     }
     if (!p.fs) throw new InspectError('UNKNOWN_FILESYSTEM', `partition ${p.index} of ${path} holds no ext2/3/4 or FAT filesystem`, { file: path, offset: p.start });

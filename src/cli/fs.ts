@@ -118,7 +118,7 @@ async function openImage(image: string, offset?: string, partition?: string): Pr
   if (offset === undefined) {
     const { image: img, source, fs } = await openFilesystemSource(image, partition === undefined ? undefined : partNumber(partition));
     try {
-      if (!fs?.startsWith('ext')) throw new FatNotExt4(fs ?? 'unknown', img, source);
+      if (fs && !fs.startsWith('ext')) throw new FatNotExt4(fs, img, source);
       return { reader: await openExt4(source, { file: image }), close: () => img.close() };
     } catch (e) {
       if (!(e instanceof FatNotExt4)) await img.close();

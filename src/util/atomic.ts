@@ -11,17 +11,24 @@ import { randomBytes } from 'node:crypto';
 const live = new Set<string>();
 let hooked = false;
 
+function removeLive(): void {
+  for (const p of live) {
+    try { rmSync(p, { recursive: true, force: true }); } catch { /* best effort */ }
+  }
+}
+
 function hookSignals(): void {
   if (hooked) return;
   hooked = true;
   const cleanup = (sig: NodeJS.Signals) => {
-    for (const p of live) {
-      try { rmSync(p, { recursive: true, force: true }); } catch { /* best effort */ }
-    }
-    process.exit(sig === 'SIGINT' ? 130 : 143);
+    removeLive();
+    // A file open() already on the thread pool can still create its path: sweep again shortly after.
+    setTimeout(() => process.exit(sig === 'SIGINT' ? 130 : 143), 100);
   };
   process.once('SIGINT', cleanup);
   process.once('SIGTERM', cleanup);
+  // Another handler (a loader, an embedding tool) may exit first: 'exit' still runs.
+  process.once('exit', removeLive);
 }
 
 /** Remove `path` (file or directory) if the process is interrupted before `release` is called. */
