@@ -12,7 +12,7 @@ import { MiB, makeDisk, qemuCompare, qemuImg, qemuInfo, run, tmp } from './forma
 
 const t = tmp();
 const input = join(t.dir, 'in.raw');
-makeDisk(input, 16 * MiB); // small: xz/gzip/zstd streams process every byte, holes included
+makeDisk(input, 8 * MiB); // small: xz/gzip/zstd streams process every byte, holes included
 const original = readFileSync(input);
 const at = (f: string) => join(t.dir, f);
 
@@ -53,7 +53,7 @@ test('info --json agrees with qemu-img info', () => {
   assert.is(j.virtualSize, q['virtual-size']);
   assert.is(j.backingFile, q['backing-filename']);
   assert.is(j.clusterSize, q['cluster-size']);
-  assert.ok(j.allocatedBytes >= 3000 && j.allocatedBytes < 8 * MiB, String(j.allocatedBytes));
+  assert.ok(j.allocatedBytes >= 3000 && j.allocatedBytes < original.length, String(j.allocatedBytes));
   assert.ok('table' in j && Array.isArray(j.partitions));
   const v = JSON.parse(ok(['info', '--json', at('x.img')]).stdout);
   assert.is(v.format, 'vhd');
@@ -77,9 +77,9 @@ test('tar.gz (GCE) and tar.xz: disk.raw, old GNU sparse, holes stay holes', () =
     assert.ok(readFileSync(join(at(dir!), 'disk.raw')).equals(original), `${name} extracts to the input`);
   }
   // GNU tar recreated the holes: the extracted file occupies about the data, not 64 MiB.
-  assert.ok(statSync(join(at('xg'), 'disk.raw')).blocks * 512 < 9 * MiB);
+  assert.ok(statSync(join(at('xg'), 'disk.raw')).blocks * 512 < 6 * MiB); // ~4.1 MiB of data in 8 MiB
   // The archive stores only the data (the input has ~8 MB, compressible text included).
-  assert.ok(statSync(at('gce.tar.gz')).size < 6 * MiB);
+  assert.ok(statSync(at('gce.tar.gz')).size < 4 * MiB);
   // ingot reads its tarballs back, and GNU tar's own.
   ok(['convert', at('gce.tar.gz'), at('back1.raw')]);
   assert.ok(readFileSync(at('back1.raw')).equals(original));
