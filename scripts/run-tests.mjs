@@ -34,7 +34,7 @@ if (setup.status !== 0) {
   process.exit(1);
 }
 
-const files = find(join(root, 'test')).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+const files = find(join(root, 'test')).filter((f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x)));
 let passed = 0, failed = 0, skipped = 0;
 const failures = [];
 
