@@ -188,6 +188,9 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
 
   const sourceDateEpoch = opts.sourceDateEpoch
     ?? (process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : undefined);
+  if (sourceDateEpoch !== undefined && !(Number.isInteger(sourceDateEpoch) && sourceDateEpoch >= 0)) {
+    throw new BuildError('BAD_EPOCH', 'SOURCE_DATE_EPOCH must be a whole number of seconds since 1970', { field: 'SOURCE_DATE_EPOCH', actual: String(process.env.SOURCE_DATE_EPOCH ?? opts.sourceDateEpoch) });
+  }
   const outDir = resolvePath(opts.outputDir);
   mkdirSync(outDir, { recursive: true });
   const workDir = resolvePath(opts.workDir ?? outDir);
