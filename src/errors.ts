@@ -67,8 +67,8 @@ function formatMessage(message: string, c: ErrorContext): string {
   if (c.offset !== undefined) where.push(`offset ${c.offset} (0x${c.offset.toString(16)})`);
   if (c.field !== undefined) where.push(`field ${c.field}`);
   let msg = where.length ? `${where.join(', ')}: ${message}` : message;
-  if (c.expected !== undefined || c.actual !== undefined) {
-    msg += ` (expected ${c.expected ?? '?'}, found ${c.actual ?? '?'})`;
-  }
+  if (c.expected !== undefined && c.actual !== undefined) msg += ` (expected ${c.expected}, found ${c.actual})`;
+  else if (c.expected !== undefined) msg += ` (expected ${c.expected})`;
+  else if (c.actual !== undefined) msg += ` (found ${c.actual})`;
   return msg;
 }
