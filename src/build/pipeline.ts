@@ -127,10 +127,14 @@ function repoConfigs(spec: ImageSpec, extra: string[]): RepoConfig[] {
   return out;
 }
 
-function requestSpecs(spec: ImageSpec): string[] {
+function requestSpecs(spec: ImageSpec, repos: RepoSet, warnings: string[]): string[] {
   const p = spec.packages;
   const specs = [...p.include];
-  if (p.core && !p.groups.some((g) => g.name === 'core')) specs.push('@core');
+  // The implicit @core (kickstart without --nocore, TDL) only where the repositories define it.
+  if (p.core && !p.groups.some((g) => g.name === 'core')) {
+    if (repos.comps.groups.has('core')) specs.push('@core');
+    else warnings.push('the repositories have no comps group "core": the implicit @core is skipped');
+  }
   for (const g of p.groups) specs.push(`@${g.name}`);
   if (p.environment) specs.push(`@^${p.environment}`);
   for (const x of p.exclude) specs.push(`-${x}`);
@@ -168,7 +172,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   progress({ stage: 'resolve' });
   const repos: RepoSet = await loadRepos(repoConfigs(spec, opts.repos ?? []), { arch: spec.arch, cacheDir: opts.cacheDir, releasever: spec.os?.version });
   const resolution = await resolveDeps(repos, {
-    specs: requestSpecs(spec), arch: spec.arch, weakDeps: spec.packages.weakDeps,
+    specs: requestSpecs(spec, repos, warnings), arch: spec.arch, weakDeps: spec.packages.weakDeps,
     groupPackageTypes: spec.packages.groups.some((g) => g.optional) ? ['mandatory', 'default', 'optional'] : undefined,
   });
   const byNevra = new Map(resolution.install.map((p) => [p.nevra, p]));

@@ -49,7 +49,9 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    process.stderr.write(`ingot: ${e instanceof IngotError ? '' : 'internal error: '}${msg}\n`);
+    // Operating-system errors (ENOENT, EACCES, ENOSPC…) are the user's situation, not a bug.
+    const sys = e instanceof Error && typeof (e as NodeJS.ErrnoException).syscall === 'string';
+    process.stderr.write(`ingot: ${e instanceof IngotError || sys ? '' : 'internal error: '}${msg}\n`);
     if (debug && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     return 1;
   }

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixtureRepo } from '../fixtures/repo.js';
@@ -47,6 +47,26 @@ test('a kickstart builds, boots with GRUB on BIOS, and carries its accounts', ()
   assert.is(home!.type, 'dir');
   assert.is(home!.uid, uid);
   assert.is(home!.mode & 0o777, 0o700);
+});
+
+test('an Oz/ImageFactory TDL builds and boots; its <files> land in the image, its <commands> are reported', () => {
+  const tdl = join(dir, 'small.tdl');
+  writeFileSync(tdl, `<template>
+  <name>tdl-test</name>
+  <os><name>Fedora</name><version>41</version><arch>x86_64</arch>
+    <install type='url'><url>file://${fixtureRepo()}</url></install><rootpw>ingot</rootpw></os>
+  <packages><package name='ingot-base'/><package name='ingot-marker'/><package name='busybox-static'/><package name='kernel'/><package name='grub-pc-bin'/></packages>
+  <files><file name='/etc/motd' type='raw'>built from a TDL</file></files>
+  <commands><command name='hello'>echo hi</command></commands>
+</template>
+`);
+  const out = join(dir, 'tdl');
+  const r = ingot(['build', tdl, '-o', out, '--format', 'qcow2', '--boot-test', '--timeout', '240', '-q']);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(ingot(['cat', join(out, 'tdl-test.qcow2'), '/etc/motd']).stdout, 'built from a TDL');
+  const report = JSON.parse(readFileSync(join(out, 'tdl-test.report.json'), 'utf8')) as { scripts: { phase: string }[]; bootTests: { ok: boolean }[] };
+  assert.equal(report.scripts.map((x) => x.phase), ['command']);
+  assert.ok(report.bootTests.every((b) => b.ok));
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
