@@ -35,32 +35,33 @@ function walk(root: string, rel = ''): Map<string, string> {
   return out;
 }
 
-test('ingot installs what dnf --installroot installs, file for file', () => {
+function compare(excludeDocs: boolean): void {
   requireTool('debugfs');
   requireTool('sfdisk');
   const dnf = '/usr/bin/dnf';
   if (spawnSync('sh', ['-c', `test -x ${dnf}`]).status !== 0) requireTool('dnf');
-  const root = join(dir, 'dnfroot');
+  const tag = excludeDocs ? 'nodocs' : 'docs';
+  const root = join(dir, `dnfroot-${tag}`);
   const r = spawnSync(dnf, ['--setopt=reposdir=/dev/null', `--repofrompath=f,${fixtureRepo()}`, '--repo=f', `--installroot=${root}`,
-    '--releasever=1', '--forcearch=x86_64', '--nogpgcheck', '--setopt=tsflags=noscripts', '--setopt=install_weak_deps=False',
+    '--releasever=1', '--forcearch=x86_64', '--nogpgcheck', `--setopt=tsflags=noscripts${excludeDocs ? ',nodocs' : ''}`, '--setopt=install_weak_deps=False',
     '-q', '-y', 'install', ...PACKAGES], { encoding: 'utf8', env: { ...process.env, PATH: `/usr/bin:${process.env.PATH}` } });
   assert.is(r.status, 0, r.stderr);
 
-  const spec = join(dir, 'spec.json');
+  const spec = join(dir, `spec-${tag}.json`);
   writeFileSync(spec, JSON.stringify({
     name: 'img', repositories: [{ name: 'f', baseurl: [fixtureRepo()] }],
-    packages: { include: PACKAGES, core: false, weakDeps: false },
+    packages: { include: PACKAGES, core: false, weakDeps: false, excludeDocs },
     disk: { table: 'gpt', partitions: [{ mount: '/', size: '64MiB', fs: 'ext4', grow: true }] },
     bootloader: { kind: 'none', firmware: 'bios' }, selinux: 'disabled', outputs: [{ format: 'raw' }],
   }));
-  const out = join(dir, 'out');
+  const out = join(dir, `out-${tag}`);
   const b = ingot(['build', spec, '-o', out, '-q']);
   assert.is(b.code, 0, b.stderr);
   const raw = join(out, 'img.raw');
   const part = (JSON.parse(execFileSync('sfdisk', ['--json', raw], { encoding: 'utf8' })) as { partitiontable: { partitions: { start: number; size: number }[] } }).partitiontable.partitions[0]!;
-  const fs = join(dir, 'root.ext4');
+  const fs = join(dir, `root-${tag}.ext4`);
   execFileSync('dd', [`if=${raw}`, `of=${fs}`, 'bs=512', `skip=${part.start}`, `count=${part.size}`, 'status=none', 'conv=sparse']);
-  const mine = join(dir, 'ingot');
+  const mine = join(dir, `ingot-${tag}`);
   mkdirSync(mine);
   execFileSync('debugfs', ['-R', `rdump / ${mine}`, fs], { stdio: 'ignore' });
 
@@ -77,7 +78,10 @@ test('ingot installs what dnf --installroot installs, file for file', () => {
   const extra = [...got.keys()].filter((p) => !want.has(p) && !configured.has(p));
   assert.equal(extra, [], 'paths only ingot wrote, not reported as configured');
   assert.ok(compared > 1000, `compared ${compared} paths`);
-});
+}
+
+test('ingot installs what dnf --installroot installs, file for file', () => compare(false));
+test('--excludedocs drops what dnf tsflags=nodocs drops', () => compare(true));
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 test.run();

@@ -134,11 +134,14 @@ export class Unpacker {
     const files = pkg.files;
     const result: UnpackedPackage = { nevra, files: 0, bytes: 0, ghosts: [], skipped: 0 };
     const tree = this.tree;
+    const skippedPaths: string[] = [];
+    const ownDirs: string[] = [];
 
     for await (const e of pkg.entries()) {
       const fi = e.fileIndex >= 0 ? files[e.fileIndex] : undefined;
       if (fi && this.skip(fi.flags, fi.lang)) {
         result.skipped++;
+        skippedPaths.push(e.path);
         for await (const _ of e.content) { /* drain */ }
         continue;
       }
@@ -152,6 +155,7 @@ export class Unpacker {
           // A symlink already standing where a package ships a directory (usrmove: /lib → usr/lib) wins, as in rpm.
           if (existing && existing.type === 'symlink') { this.deferred = undefined; continue; }
           node = tree.mkdirp(e.path, meta);
+          ownDirs.push(e.path);
           break;
         }
         case 'file': {
@@ -184,6 +188,15 @@ export class Unpacker {
       if (this.deferred) { this.pending.push({ node, ...this.deferred }); this.deferred = undefined; }
       if (e.caps) node.xattrs.set('security.capability', encodeFileCaps(e.caps, e.path));
       result.files++;
+    }
+
+    // rpm skips "(now empty) directories that had skipped files" (lib/transaction.c, skipFiles): a
+    // package directory left empty whose subtree held only dropped docs or languages is not created.
+    if (skippedPaths.length) {
+      for (const d of ownDirs.sort((a, b) => b.split('/').length - a.split('/').length)) {
+        const node = tree.lookup(d, { follow: false });
+        if (node?.type === 'dir' && node.entries!.size === 0 && skippedPaths.some((p) => p.startsWith(`${d}/`))) tree.remove(d);
+      }
     }
 
     // %ghost entries are not in the payload: directories are created, files only recorded (rpm -ql lists them).
