@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { openRpm } from '../src/rpm/reader.js';
 import { ContentStore } from '../src/tree/content-store.js';
 import { StagingTree } from '../src/tree/tree.js';
-import { Unpacker } from '../src/install/unpack.js';
+import { Unpacker, UnknownOwnerError } from '../src/install/unpack.js';
 import { requireTool } from './helpers/tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ingot-langs-'));
@@ -25,9 +25,10 @@ BuildArch: noarch
 test
 %install
 for l in de fr pt_BR; do mkdir -p %{buildroot}/usr/share/locale/$l/LC_MESSAGES; echo $l > %{buildroot}/usr/share/locale/$l/LC_MESSAGES/langs.mo; done
-mkdir -p %{buildroot}/usr/bin; echo x > %{buildroot}/usr/bin/langs
+mkdir -p %{buildroot}/usr/bin; echo x > %{buildroot}/usr/bin/langs; echo y > %{buildroot}/usr/bin/owned
 %files
 /usr/bin/langs
+%attr(0644,nosuchuser,nosuchgroup) /usr/bin/owned
 %dir /usr/share/locale/de
 %dir /usr/share/locale/de/LC_MESSAGES
 %lang(de) /usr/share/locale/de/LC_MESSAGES/langs.mo
@@ -71,6 +72,30 @@ test('instLangs keeps what rpm --define _install_langs keeps', async () => {
     } finally {
       await store.dispose();
     }
+  }
+});
+
+test('a file owned by a user the image does not define is a typed error naming user, path and package', async () => {
+  const rpmFile = join(dir, 'rpmbuild', 'RPMS', 'noarch', 'langs-1-1.noarch.rpm');
+  const store = ContentStore.create();
+  try {
+    const u = new Unpacker(new StagingTree(), store, () => ({ uid: () => undefined, gid: () => undefined }));
+    await u.install(await openRpm(rpmFile));
+    assert.unreachable('unknown owner accepted');
+  } catch (e) {
+    assert.instance(e, UnknownOwnerError);
+    assert.match((e as Error).message, /user 'nosuchuser' owning \/usr\/bin\/owned in langs-1-1\.noarch/);
+  } finally {
+    await store.dispose();
+  }
+  // rpm's own behaviour, on request: root with a warning.
+  const store2 = ContentStore.create();
+  try {
+    const u = new Unpacker(new StagingTree(), store2, () => ({ uid: () => undefined, gid: () => undefined }), { lenientOwners: true });
+    await u.install(await openRpm(rpmFile));
+    assert.ok(u.warnings.some((w) => w.includes('nosuchuser')));
+  } finally {
+    await store2.dispose();
   }
 });
 
