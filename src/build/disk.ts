@@ -8,7 +8,7 @@
 import { IngotError } from '../errors.js';
 import { computeLayout, minimalDiskSize, writePartitionTable, seededGuid, seededU32, type PartitionRequest, type PlacedPartition } from '../disk/index.js';
 import { SparseFileTarget, SubTarget } from '../disk/target.js';
-import { planExt4Size, writeExt4 } from '../fs/ext4/writer.js';
+import { prepareExt4, type PreparedExt4 } from '../fs/ext4/writer.js';
 import type { Ext4Result } from '../fs/ext4/writer.js';
 import { minimalFatSize, writeFat } from '../fs/fat/index.js';
 import type { ContentStore } from '../tree/content-store.js';
@@ -146,11 +146,18 @@ export async function writeDisk(tree: StagingTree, plan: DiskPlan, rawPath: stri
     .filter((c) => plan.holding(c) === p)
     .map((c) => (p.mount === '/' ? c : c.slice(p.mount!.length) || '/'));
 
+  const ext4Prepared = new Map<number, PreparedExt4>();
   const reqs: PartitionRequest[] = plan.partitions.map((p) => {
     let need = p.spec.size;
     const sub = trees.get(p.index);
-    if (p.kind === 'ext4' && sub) {
-      need = planExt4Size(sub, { size: 'auto', headroom: o.headroom ?? 0.2, contiguous: within(p) }).bytes;
+    if (p.kind === 'ext4') {
+      // One walk of the tree serves both the size plan and the write.
+      const prepared = prepareExt4(sub ?? new StagingTree(), {
+        uuid: p.fsUuid, label: p.label, seed: `${o.seed}/fs/${p.index}`, sourceDateEpoch: o.epoch, timestamp: o.epoch,
+        contiguous: within(p), headroom: o.headroom ?? 0.2,
+      });
+      ext4Prepared.set(p.index, prepared);
+      if (sub) need = prepared.plan('auto').bytes;
     } else if (p.kind === 'vfat' && sub) {
       need = minimalFatSize(sub, { label: p.label });
     }
@@ -182,10 +189,7 @@ export async function writeDisk(tree: StagingTree, plan: DiskPlan, rawPath: stri
       const window = new SubTarget(target, l.start, l.size);
       const sub = trees.get(p.index);
       if (p.kind === 'ext4') {
-        const r = await writeExt4(sub ?? new StagingTree(), window, {
-          uuid: p.fsUuid, label: p.label, seed: `${o.seed}/fs/${p.index}`, sourceDateEpoch: o.epoch, timestamp: o.epoch, contiguous: within(p),
-        });
-        ext4.set(p.mount ?? `#${p.index}`, r);
+        ext4.set(p.mount ?? `#${p.index}`, await ext4Prepared.get(p.index)!.write(window));
       } else if (p.kind === 'vfat') {
         await writeFat(window, sub ?? new StagingTree(), { label: p.label, serial: p.fatSerial, seed: `${o.seed}/fat/${p.index}`, hiddenSectors: l.start / 512, clampTime: o.epoch });
       } else if (p.kind === 'swap') {
