@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync, readFileSync, wri
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { extractRpm, openRpm } from '../src/rpm/index.js';
+import { timed, type Timed } from './lib.js';
 
 const self = fileURLToPath(import.meta.url);
 const compiled = join(self, '..', '..', 'dist', 'src', 'rpm', 'index.js');
@@ -35,16 +36,6 @@ for (const [i, f] of JSON.parse(readFileSync(list, 'utf8')).entries()) await ext
 
 async function child(files: string[], out: string): Promise<void> {
   for (const [i, f] of files.entries()) await extractRpm(f, join(out, String(i)));
-}
-
-/** Wall time, CPU time (user+sys of the process and its children) and peak RSS of the largest process. */
-function timed(cmd: string[], cwd?: string): { wall: number; cpu: number; rssMB: number; status: number | null; stderr: string } {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', ...cmd], { cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
-  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-  const lines = r.stderr.trim().split('\n');
-  const [rss, u, s] = lines[lines.length - 1]!.split(' ').map(Number);
-  return { wall, cpu: u! + s!, rssMB: rss! / 1024, status: r.status, stderr: lines.slice(0, -1).join('\n') };
 }
 
 function du(dir: string): number {
@@ -101,14 +92,14 @@ async function main(): Promise<void> {
   writeFileSync(list, JSON.stringify(files));
   for (const f of files) readFileSync(f); // warm the page cache for both sides
   console.log(`rpm extract benchmark: ${files.length} packages, ${(bytes / 2 ** 20).toFixed(1)} MiB of RPMs`);
-  const rows: { round: number; native: ReturnType<typeof timed>; ingot: ReturnType<typeof timed>; installed: number }[] = [];
+  const rows: { round: number; native: Timed; ingot: Timed; installed: number }[] = [];
   for (let round = 1; round <= rounds; round++) {
     const nat = join(work, 'native');
     const ing = join(work, 'ingot');
     rmSync(nat, { recursive: true, force: true }); rmSync(ing, { recursive: true, force: true });
     mkdirSync(nat); mkdirSync(ing);
     const script = files.map((f, i) => `mkdir ${i} && (cd ${i} && rpm2cpio '${f}' | cpio -idm --quiet --no-absolute-filenames)`).join('\n');
-    const native = timed(['bash', '-c', `set -e\n${script}`], nat);
+    const native = timed(['bash', '-c', `set -e\n${script}`], { cwd: nat });
     const installed = du(nat);
     const ingot = timed(childCommand(list, ing));
     if (native.status !== 0 || ingot.status !== 0) console.log(`status native ${native.status} ${native.stderr}; ingot ${ingot.status} ${ingot.stderr}`);
