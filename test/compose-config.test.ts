@@ -103,7 +103,7 @@ test('the matrix is arches × image types × formats; jobs group the formats of 
   assert.equal(matrixOutputs(only).map((o) => o.id), ['i686/generic/qcow2', 'i686/generic/raw.xz']);
 });
 
-test('shards partition the matrix, by sha256 of the output identity, and stay put when the matrix grows', () => {
+test('shards partition the matrix by sha256 of the image identity, and stay put when the matrix grows', () => {
   const big: ComposeConfig = parseComposeConfig({
     ...base(), arches: ['x86_64', 'i686', 'aarch64', 'ppc64le', 's390x'],
     images: Array.from({ length: 12 }, (_, i) => ({ name: `img${i}`, spec: 'x.ks', formats: ['qcow2', 'raw', 'vhd', 'vmdk'] })),
@@ -116,14 +116,15 @@ test('shards partition the matrix, by sha256 of the output identity, and stay pu
   }
   // The assignment is the documented hash, computed independently here.
   const h = (id: string) => Number(createHash('sha256').update(id).digest().readBigUInt64BE(0) % 3n);
-  for (const id of all) assert.is(shardOf(id, 3), h(id));
-  // Adding an image type and an arch moves none of the existing outputs.
+  for (const j of composeJobs(big)) assert.is(shardOf(j.id, 3), h(j.id));
+  for (let i = 0; i < 3; i++) for (const j of composeJobs(big, { index: i, count: 3 })) assert.is(h(j.id), i, j.id);
+  // Adding an image type, an arch and a format moves none of the existing outputs.
   const { baseDir: _b, file: _f, ...bigDoc } = big;
-  const grown = parseComposeConfig({ ...bigDoc, arches: [...big.arches, 'riscv64'], images: [{ name: 'new', spec: 'n.ks', formats: ['raw'] }, ...big.images.map((t) => ({ ...t, spec: 'x.ks' }))] }, join(work, 'C.json'));
+  const grown = parseComposeConfig({ ...bigDoc, arches: [...big.arches, 'riscv64'], images: [{ name: 'new', spec: 'n.ks', formats: ['raw'] }, ...big.images.map((t) => ({ ...t, spec: 'x.ks', formats: [...t.formats, 'ova'] }))] }, join(work, 'C.json'));
   const where = (c: ComposeConfig) => new Map(Array.from({ length: 3 }, (_, i) => composeJobs(c, { index: i, count: 3 }).flatMap((j) => j.formats.map((f) => [`${j.id}/${f}`, i] as const))).flat());
   const before = where(big), after = where(grown);
   for (const [id, s] of before) assert.is(after.get(id), s, id);
-  // Roughly balanced: no shard of 3 holds more than half of 240 outputs.
+  // Roughly balanced: no shard of 3 holds more than half of the 240 outputs (60 images).
   for (let i = 0; i < 3; i++) assert.ok([...before.values()].filter((s) => s === i).length < all.length / 2);
   assert.equal(parseShard('1/4'), { index: 1, count: 4 });
   for (const bad of ['4/4', '1', '-1/2', '1/0', 'a/b', '1/2/3']) assert.throws(() => parseShard(bad), (e: unknown) => e instanceof ShardError);
@@ -151,7 +152,7 @@ function fakeCompose(dir: string, shard: { index: number; count: number } | unde
 function shardFiles(): Record<string, string>[] {
   const out: Record<string, string>[] = [{}, {}];
   for (const [type, format] of [['a', 'raw'], ['b', 'raw'], ['c', 'qcow2'], ['d', 'vhd'], ['e', 'raw']] as const) {
-    out[shardOf(`x86_64/${type}/${format}`, 2)]![`x86_64/images/${type}.${format}`] = `${type} image bytes`;
+    out[shardOf(`x86_64/${type}`, 2)]![`x86_64/images/${type}.${format}`] = `${type} image bytes`;
   }
   return out;
 }

@@ -3,9 +3,11 @@
  * the build jobs that produce them (one disk build per arch × image type,
  * serialized into the formats assigned to it).
  *
- * Shards take outputs by a hash of their identity `arch/image/format`, never
- * by list position: adding an image type or an arch moves no existing output
- * to another shard.
+ * Shards take images by a hash of their identity `arch/image`, never by list
+ * position: adding an image type, an arch or a format moves no existing
+ * output to another shard. The unit is the image, not the output: an image's
+ * formats are serializations of one disk, and splitting them over workers
+ * would resolve, unpack and write that disk once per worker.
  */
 import { createHash } from 'node:crypto';
 import { IngotError } from '../errors.js';
@@ -42,7 +44,7 @@ export function parseShard(text: string): Shard {
   return { index, count };
 }
 
-/** The shard (0…count-1) an output belongs to: the first 8 bytes of sha256(identity) modulo count. */
+/** The shard (0…count-1) an image (`arch/image`) belongs to: the first 8 bytes of sha256(identity) modulo count. */
 export function shardOf(id: string, count: number): number {
   const h = createHash('sha256').update(id).digest();
   return Number(h.readBigUInt64BE(0) % BigInt(count));
@@ -68,12 +70,12 @@ export function matrixOutputs(c: ComposeConfig): MatrixOutput[] {
   return out;
 }
 
-/** The build jobs of a shard (all of them without one); a job holds only its shard's formats. */
+/** The build jobs (one per arch × image type) of a shard, or all of them without one. */
 export function composeJobs(c: ComposeConfig, shard?: Shard): ComposeJob[] {
   const jobs = new Map<string, ComposeJob>();
   for (const o of matrixOutputs(c)) {
-    if (shard && shardOf(o.id, shard.count) !== shard.index) continue;
     const id = `${o.arch}/${o.image}`;
+    if (shard && shardOf(id, shard.count) !== shard.index) continue;
     let j = jobs.get(id);
     if (!j) {
       j = { id, arch: o.arch, type: c.images.find((t) => t.name === o.image)!, formats: [], baseName: imageBaseName(c, o.image, o.arch) };

@@ -90,7 +90,7 @@ export async function mergeComposes(dirs: string[], outputDir: string, opts: Mer
       seenShards.set(s.index, dir);
       // Every image must be one its shard owns: a mislabelled directory would double or drop outputs.
       for (const [n, i] of doc.images.entries()) {
-        if (shardOf(`${i.arch}/${i.type}/${i.format}`, s.count) !== s.index) {
+        if (shardOf(`${i.arch}/${i.type}`, s.count) !== s.index) {
           throw new ComposeMergeError('MERGE_WRONG_SHARD', `${i.path} does not belong to shard ${s.index}/${s.count}`, { file: join(dir, 'images.json'), field: `images[${n}]` });
         }
       }
