@@ -34,6 +34,8 @@ export interface ComposeImageType {
   arches?: Arch[];
   /** Kickstart leniency for unknown commands. */
   lenient?: boolean;
+  /** Files owned by users/groups the image does not define become root with a warning (`ingot build --lenient-owners`). */
+  lenientOwners?: boolean;
 }
 
 export interface ComposeConfig {
@@ -133,7 +135,7 @@ function images(file: string, base: string, v: unknown, composeArches: Arch[]): 
   const out = list(file, 'images', v).map((x, i): ComposeImageType => {
     const f = `images[${i}]`;
     if (!isObj(x)) fail(file, f, 'must be an object');
-    onlyKeys(file, f, x, ['name', 'spec', 'formats', 'arches', 'lenient']);
+    onlyKeys(file, f, x, ['name', 'spec', 'formats', 'arches', 'lenient', 'lenientOwners']);
     const name = str(file, `${f}.name`, x.name, NAME);
     let spec: ComposeImageType['spec'];
     if (typeof x.spec === 'string') spec = resolve(base, str(file, `${f}.spec`, x.spec));
@@ -145,8 +147,8 @@ function images(file: string, base: string, v: unknown, composeArches: Arch[]): 
     }));
     const only = x.arches === undefined ? undefined : arches(file, `${f}.arches`, x.arches);
     only?.forEach((a, j) => { if (!composeArches.includes(a)) fail(file, `${f}.arches[${j}]`, `${a} is not one of the compose's arches`, 'COMPOSE_BAD_ARCH'); });
-    if (x.lenient !== undefined && typeof x.lenient !== 'boolean') fail(file, `${f}.lenient`, 'must be true or false');
-    return { name, spec, formats, ...(only ? { arches: only } : {}), ...(x.lenient ? { lenient: true } : {}) };
+    for (const k of ['lenient', 'lenientOwners'] as const) if (x[k] !== undefined && typeof x[k] !== 'boolean') fail(file, `${f}.${k}`, 'must be true or false');
+    return { name, spec, formats, ...(only ? { arches: only } : {}), ...(x.lenient ? { lenient: true } : {}), ...(x.lenientOwners ? { lenientOwners: true } : {}) };
   });
   unique(file, 'images', out.map((t) => t.name));
   return out;

@@ -165,7 +165,7 @@ export async function compose(opts: ComposeOptions): Promise<ComposeResult> {
       const r: BuildResult = await buildImage({
         spec, specDir: typeof job.type.spec === 'string' ? join(job.type.spec, '..') : cfg.baseDir,
         outputDir: jobDir, workDir: jobDir, formats: job.formats, cacheDir: opts.cacheDir,
-        sourceDateEpoch: epoch, seed: jobSeed(cfg.seed, job), signal: stop.signal, logger: log, sharing,
+        sourceDateEpoch: epoch, seed: jobSeed(cfg.seed, job), signal: stop.signal, logger: log, sharing, lenientOwners: job.type.lenientOwners,
         onProgress: (e) => { log.progress(e); progress(job.id, e); },
       });
       for (const w of r.report.warnings) log.warn(w);
