@@ -161,7 +161,7 @@ test('a failing image fails the compose: exit 1, its log kept, no partial image,
   const out = join(work, 'failed');
   const r = ingot(['compose', composeFile('failing', [bad]), '-o', out, '--jobs', '2']);
   assert.is(r.code, 1, r.stderr);
-  assert.match(r.stderr, /^\[0\/\d\] x86_64\/broken failed .*no-such-package/m);
+  assert.match(r.stderr, /^\[\d\/3\] x86_64\/broken failed .*no-such-package/m);
   const errLine = r.stderr.trim().split('\n').pop()!;
   assert.match(errLine, /x86_64\/broken: .*no-such-package/);
   assert.match(readFileSync(join(out, 'logs/x86_64/broken.log'), 'utf8'), /ERROR .*no-such-package/);
