@@ -3,7 +3,7 @@
 // test/compose.test.ts builds real composes).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -210,5 +210,7 @@ test('merge joins shards and refuses duplicates, conflicts, gaps and tampered im
   writeFileSync(join(nonempty, 'x'), '');
   await mergeRejects([s0, s1], 'MERGE_OUTPUT_NOT_EMPTY', nonempty);
 });
+
+test.after(() => { rmSync(work, { recursive: true, force: true }); });
 
 test.run();

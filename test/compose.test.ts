@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -227,5 +227,7 @@ test('an abort mid-compose (API) and a SIGTERM mid-compose (CLI) leave nothing p
   assert.not.ok(existsSync(join(killed, 'images.json')));
   assert.equal(leftovers(killed), []);
 });
+
+test.after(() => { rmSync(work, { recursive: true, force: true }); });
 
 test.run();

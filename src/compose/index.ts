@@ -146,6 +146,7 @@ export async function compose(opts: ComposeOptions): Promise<ComposeResult> {
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) stop.abort();
   const images: ComposeImage[] = [];
   const failures: ImageFailure[] = [];
   const seconds: Record<string, number> = {};
@@ -201,7 +202,9 @@ export async function compose(opts: ComposeOptions): Promise<ComposeResult> {
       await writeStatus(out, 'DOOMED');
       throw new AbortedError('compose aborted');
     }
-    const realFailures = failures.filter((f) => f.code !== 'ABORTED' || !failures.some((g) => g.code !== 'ABORTED'));
+    // Images stopped because another failed are not failures of their own.
+    const causes = failures.filter((f) => f.code !== 'ABORTED');
+    const realFailures = causes.length ? causes : failures;
     if (realFailures.length) {
       // With keepGoing the finished images are indexed, so they can be used; the compose still fails.
       if (opts.keepGoing) await writeComposeIndex(out, info, images, 'FINISHED_INCOMPLETE');
