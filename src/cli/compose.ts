@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import type { ComposeProgressEvent } from '../compose/index.js';
+import { progressView, type ProgressView } from './progress.js';
 
 interface ComposeCliOptions {
   output?: string;
@@ -14,13 +15,14 @@ interface ComposeCliOptions {
   verbose?: boolean;
 }
 
-/** Plain progress lines on stderr (one place, so a TTY renderer can replace it). */
-export function printComposeProgress(e: ComposeProgressEvent, verbose: boolean): void {
-  const milestone = e.stage === 'queued' || e.stage === 'finished' || e.stage === 'failed';
-  if (!verbose && !milestone && !(e.done === undefined || e.done === e.total)) return;
-  if (!verbose && e.stage === 'queued') return;
-  const items = e.total !== undefined ? ` ${e.done}/${e.total}` : '';
-  process.stderr.write(`[${e.images.done}/${e.images.total}] ${e.image} ${e.stage}${items}${e.message ? ` ${e.message}` : ''}\n`);
+/** One compose event onto the CLI's progress view (bars on a terminal, plain lines otherwise). */
+export function showComposeProgress(view: ProgressView, e: ComposeProgressEvent): void {
+  if (e.stage === 'queued') return;
+  if (e.stage === 'finished' || e.stage === 'failed') {
+    view.say(`[${e.images.done}/${e.images.total}] ${e.image} ${e.stage}${e.message ? ` ${e.message}` : ''}`);
+    return;
+  }
+  view.event({ image: e.image, stage: e.stage, done: e.done, total: e.total, message: e.message });
 }
 
 export function registerCompose(program: Command): void {
@@ -55,11 +57,16 @@ export function registerCompose(program: Command): void {
       const { compose, parseShard } = await import('../compose/index.js');
       let shard;
       try { shard = o.shard ? parseShard(o.shard) : undefined; } catch (e) { throw new UsageError((e as Error).message); }
-      const quiet = o.quiet || o.json;
-      const r = await compose({
-        config: file, outputDir: o.output, jobs, shard, keepGoing: o.keepGoing, cacheDir: o.cacheDir,
-        onProgress: quiet ? undefined : (e) => printComposeProgress(e, o.verbose ?? false),
-      });
+      const view = await progressView({ quiet: o.quiet, verbose: o.verbose, json: o.json });
+      let r;
+      try {
+        r = await compose({
+          config: file, outputDir: o.output, jobs, shard, keepGoing: o.keepGoing, cacheDir: o.cacheDir,
+          onProgress: (e) => showComposeProgress(view, e), logger: view.logger,
+        });
+      } finally {
+        view.stop();
+      }
       if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else if (!o.quiet) {
         for (const i of r.images) process.stdout.write(`${i.path}  ${i.format}  ${i.size} bytes  sha256 ${i.checksums.sha256}\n`);
