@@ -167,7 +167,8 @@ export async function compose(opts: ComposeOptions): Promise<ComposeResult> {
         spec, specDir: typeof job.type.spec === 'string' ? join(job.type.spec, '..') : cfg.baseDir,
         outputDir: jobDir, workDir: jobDir, formats: job.formats, cacheDir: opts.cacheDir,
         sourceDateEpoch: epoch, seed: jobSeed(cfg.seed, job), signal: stop.signal, logger: log, sharing, lenientOwners: job.type.lenientOwners,
-        onProgress: (e) => { log.progress(e); progress(job.id, e); },
+        // Output messages name scratch paths: the file name is what a reader recognises.
+        onProgress: (e) => { log.progress(e); progress(job.id, e.stage === 'output' && e.message ? { ...e, message: basename(e.message) } : e); },
       });
       for (const w of r.report.warnings) log.warn(w);
       await place(r, job, out, images, log);
