@@ -241,10 +241,10 @@ test('an abort mid-compose (API) and a SIGTERM mid-compose (CLI) leave nothing p
   const loader = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
   const child = spawn(process.execPath, ['--import', loader, join(ROOT, 'src/cli/main.ts'), 'compose', join(work, 'abort.json'), '-o', killed, '--jobs', '2'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let seen = '';
-  let killed = false;
+  let signalled = false;
   const code = await new Promise<number | null>((resolve) => {
     // One signal: the cleanup handler is a `once` handler, a second SIGTERM within its exit delay would take the default action.
-    child.stderr.on('data', (d: Buffer) => { seen += d.toString(); if (!killed && /\[disk\]/.test(seen)) { killed = true; child.kill('SIGTERM'); } });
+    child.stderr.on('data', (d: Buffer) => { seen += d.toString(); if (!signalled && /\[disk\]/.test(seen)) { signalled = true; child.kill('SIGTERM'); } });
     child.on('exit', (c) => resolve(c));
   });
   assert.ok(/\[disk\]/.test(seen), seen);
