@@ -28,14 +28,14 @@ function build(name: string, o: BuildOpts): string {
   parts.push({ mount: '/', size: '64MiB', fs: 'ext4', grow: true });
   const spec = join(work, `${name}.json`);
   writeFileSync(spec, JSON.stringify({
-    name, repositories: [{ name: 'fixtures', baseurl: [fixtureRepo()] }],
+    name, ...(o.arch ? { arch: o.arch } : {}), repositories: [{ name: 'fixtures', baseurl: [fixtureRepo()] }],
     packages: { include: ['ingot-base', 'ingot-marker', 'busybox-static', 'kernel', ...o.extra], core: false, weakDeps: false },
     disk: { table: o.table, partitions: parts },
     bootloader: { kind: o.kind, firmware: o.firmware, timeout: 0, kernelArgs: KARGS, ...o.bootloader },
     outputs: o.formats.map((format) => ({ format })),
   }));
   const out = join(work, name);
-  const r = ingot(['build', spec, '-o', out, '-q', ...(o.arch ? ['--arch', o.arch] : [])], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
+  const r = ingot(['build', spec, '-o', out, '-q'], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
   assert.is(r.code, 0, r.stderr);
   return out;
 }
@@ -145,7 +145,7 @@ test('hybrid GPT (BIOS boot + ESP + root), GRUB with BLS entries: the raw image 
   for (const l of bootAll(out, 'hybrid', ['raw'], ['bios', 'uefi'])) assert.match(l, /root=\/dev\/vda3 ext4/);
 });
 
-test('i686 (--arch i686): Debian i386 686 kernel + i686 busybox, GRUB i386-pc on GPT; boots on qemu-system-i386', () => {
+test('i686 (spec arch: i686): Debian i386 686 kernel + i686 busybox, GRUB i386-pc on GPT; boots on qemu-system-i386', () => {
   const out = build('i686', { table: 'gpt', kind: 'grub', firmware: 'bios', extra: ['grub-pc-bin'], esp: false, formats: ['raw'], arch: 'i686' });
   const report = JSON.parse(readFileSync(join(out, 'i686.report.json'), 'utf8')) as { arch: string; packages: { nevra: string }[] };
   assert.is(report.arch, 'i686');
