@@ -11,7 +11,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,13 +21,14 @@ const seed = Number(process.argv[3] ?? 70);
 const repo = join(tmpdir(), `ingot-bench-resolve-v3-${packages}-${seed}`);
 const work = mkdtempSync(join(tmpdir(), 'ingot-bench-'));
 
-function run(cmd: string, args: string[], input?: string): { wall: number; rssMiB: number; out: string; err: string; code: number } {
-  // /usr/bin/time gives the child's peak RSS; wall time measured here
+function run(cmd: string, args: string[], input?: string): { wall: number; cpu: number; rssMiB: number; out: string; err: string; code: number } {
+  // /usr/bin/time gives the child's peak RSS and CPU time (user + sys); wall time measured here
   const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { input, encoding: 'utf8', maxBuffer: 1 << 28, cwd: ROOT });
+  const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', cmd, ...args], { input, encoding: 'utf8', maxBuffer: 1 << 28, cwd: ROOT });
   const wall = (performance.now() - t0) / 1000;
   const lines = r.stderr.trim().split('\n');
-  return { wall, rssMiB: Number(lines[lines.length - 1]) / 1024, out: r.stdout, err: lines.slice(0, -1).join('\n'), code: r.status ?? -1 };
+  const [rss, user, sys] = lines[lines.length - 1]!.split(' ').map(Number);
+  return { wall, cpu: user! + sys!, rssMiB: rss! / 1024, out: r.stdout, err: lines.slice(0, -1).join('\n'), code: r.status ?? -1 };
 }
 
 if (!existsSync(join(repo, 'repodata/repomd.xml'))) {
@@ -70,6 +71,7 @@ if (!same && d[0].ok && !m.error) {
   const missing = d[0].install!.filter((x) => !m.install.includes(x));
   console.log(`  differences: ingot also installs ${extra.length} (${extra.slice(0, 8).join(' ')}), not ${missing.length} (${missing.slice(0, 8).join(' ')})`);
 }
-console.log(`ingot: ${mine.wall.toFixed(2)} s wall (load ${m.load.toFixed(2)} s, solve ${m.solve.toFixed(2)} s), peak RSS ${mine.rssMiB.toFixed(0)} MiB`);
-console.log(`dnf:   ${dnf.wall.toFixed(2)} s wall (fresh cache: load + solv cache + solve), peak RSS ${dnf.rssMiB.toFixed(0)} MiB`);
-console.log(`ratio: ${(mine.wall / dnf.wall).toFixed(2)}× dnf wall time`);
+console.log(`ingot: ${mine.wall.toFixed(2)} s wall, ${mine.cpu.toFixed(2)} s CPU (load ${m.load.toFixed(2)} s, solve ${m.solve.toFixed(2)} s), peak RSS ${mine.rssMiB.toFixed(0)} MiB`);
+console.log(`dnf:   ${dnf.wall.toFixed(2)} s wall, ${dnf.cpu.toFixed(2)} s CPU (fresh cache: load + solv cache + solve), peak RSS ${dnf.rssMiB.toFixed(0)} MiB`);
+console.log(`load average: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(`ratio: ${(mine.wall / dnf.wall).toFixed(2)}× dnf wall time, ${(mine.cpu / dnf.cpu).toFixed(2)}× dnf CPU time`);

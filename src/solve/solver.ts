@@ -13,7 +13,14 @@
  *  3. weak dependencies: Supplements first, then Recommends of installed
  *     packages (in installation order), each a decision that may be undone by
  *     conflict analysis, never a failure;
- *  4. everything still undecided is not installed.
+ *  4. minimisation (libsolv's branches): every choice among several
+ *     candidates is remembered with its decision level; once a solution is
+ *     found, the earliest choice whose untried alternative got installed
+ *     anyway later (or, failing that, whose alternative is now recommended
+ *     while the chosen one is not) is re-taken with that alternative, and
+ *     the search continues from there — so a provider picked by name order
+ *     is dropped when another provider comes in for other reasons;
+ *  5. everything still undecided is not installed.
  *
  * A conflict anywhere is analysed (first UIP), a clause is learned and the
  * search backjumps — so alternatives, conflicts, obsoletes and rich
@@ -45,6 +52,9 @@ export interface SolveStats { packagesConsidered: number; clauses: number; decis
 
 type StepResult = 'ok' | 'backjumped' | 'unsat';
 
+/** A choice among several candidates (libsolv's branch): `tried` marks alternatives already taken. */
+interface Branch { alts: number[]; tried: boolean[]; level: number }
+
 export class Solver {
   private readonly sat = new Sat();
   private readonly pkgVar: Int32Array;
@@ -59,6 +69,7 @@ export class Solver {
   private scanGuard = new Int32Array(0);
   private readonly jobClauses: number[] = [];
   private decisions = 0;
+  private readonly branches: Branch[] = [];
   private recCacheKey = '';
   private recSet = new Set<number>();
   private sugSet = new Set<number>();
@@ -314,12 +325,68 @@ export class Solver {
     return v ? this.sat.value[v] : -1;
   }
 
-  private step(lit: number): StepResult {
+  /** Decide `lit`; `alts` (packages, the first one is lit's) opens a branch for minimisation. */
+  private step(lit: number, alts?: number[]): StepResult {
     this.decisions++;
+    if (alts && alts.length > 1) this.branches.push({ alts, tried: alts.map((_, i) => i === 0), level: this.sat.decisionLevel });
     this.sat.decide(lit);
     const c = this.sat.propagate();
     if (c < 0) return 'ok';
-    return this.sat.resolveConflict(c) ? 'backjumped' : 'unsat';
+    const ok = this.sat.resolveConflict(c);
+    // branches whose decision was undone by the backjump are gone (libsolv's revert)
+    const lvl = this.sat.decisionLevel, b = this.branches;
+    while (b.length && b[b.length - 1].level >= lvl) b.pop();
+    return ok ? 'backjumped' : 'unsat';
+  }
+
+  /** Decide the first of the chosen literals, remembering the package alternatives as a branch. */
+  private stepChosen(chosen: number[]): StepResult {
+    const first = chosen[0];
+    if (this.varPkg[first] < 0) return this.step(first);
+    const alts: number[] = [];
+    for (const l of chosen) if (this.varPkg[l] >= 0) alts.push(this.varPkg[l]);
+    return this.step(first, alts);
+  }
+
+  private installedAbove(p: number, level: number): boolean {
+    const v = this.pkgVar[p];
+    return v !== 0 && this.sat.value[v] === 1 && this.sat.level[v] > level;
+  }
+
+  /**
+   * libsolv's auto-minimisation (solver_run_sat, after a solution is found):
+   * over all branches, the earliest one with an untried alternative that is
+   * installed at a later level — or else with an untried recommended /
+   * supplementing alternative while its current choice is neither — is
+   * re-taken: back to the branch's level, the alternative decided instead.
+   */
+  private minimize(): StepResult | 'none' {
+    let takeB = -1, takeI = -1;
+    const wanted = (p: number) => this.policy.isRecommended(p) || this.policy.isSupplementing(p);
+    for (let b = this.branches.length - 1; b >= 0; b--) {
+      const br = this.branches[b], l = br.level;
+      let recI = -1;
+      for (let i = 0; i < br.alts.length; i++) {
+        if (br.tried[i]) continue;
+        const p = br.alts[i];
+        if (this.installedAbove(p, l)) { takeB = b; takeI = i; recI = -1; break; }
+        if (recI < 0 && wanted(p)) recI = i;
+      }
+      if (recI < 0) continue;
+      for (let i = 0; i < br.alts.length; i++) {
+        const p = br.alts[i], v = this.pkgVar[p];
+        if (!br.tried[i] || this.sat.value[v] !== 1 || this.sat.level[v] !== l + 1) continue;
+        if (!wanted(p)) { takeB = b; takeI = recI; break; }
+      }
+    }
+    if (takeB < 0) return 'none';
+    const br = this.branches[takeB];
+    br.tried[takeI] = true;
+    this.branches.length = takeB + 1;
+    this.sat.backtrack(br.level);
+    const v = this.pkgVar[br.alts[takeI]];
+    if (this.sat.value[v] !== 0) return 'ok';
+    return this.step(v);
   }
 
   private evalRich(d: RichDep): boolean {
@@ -410,7 +477,7 @@ export class Solver {
     for (const cid of this.jobClauses) {
       const cands = this.openCandidates(cid);
       if (!cands) continue;
-      const r = this.step(this.choose(cands, PolicyMode.Choose)[0]);
+      const r = this.stepChosen(this.choose(cands, PolicyMode.Choose));
       if (r !== 'ok') return r;
     }
     return 'ok';
@@ -435,7 +502,7 @@ export class Solver {
         const pre = this.choose(cands, PolicyMode.ChooseNoReorder);
         if (pre.length > 1) { if (!postponed) postponed = i + 1; continue; }
       }
-      const r = this.step(this.choose(cands, PolicyMode.Choose)[0]);
+      const r = this.stepChosen(this.choose(cands, PolicyMode.Choose));
       if (r !== 'ok') return r;
       n = -1; // something changed: look at every rule again
     }
@@ -489,7 +556,8 @@ export class Solver {
     }
     const best = new Set(filterUnwanted(this.policy, [...dq].sort((a, b) => a - b), PolicyMode.Recommend));
     let progressed = false;
-    for (const p of dqs.filter((q) => best.has(q)).sort((a, b) => a - b)) {
+    const supp = dqs.filter((q) => best.has(q)).sort((a, b) => a - b);
+    for (const p of supp.length > 1 ? filterUnwanted(this.policy, supp, PolicyMode.Supplement) : supp) {
       if (this.value(p) !== 0) continue;
       const r = this.step(this.pkgVar[p]);
       progressed = true;
@@ -502,8 +570,8 @@ export class Solver {
         if (!c) continue;
         const cands = c.filter((q) => best.has(q));
         if (!cands.length) continue;
-        const pick = filterUnwanted(this.policy, cands, PolicyMode.Choose)[0];
-        const r = this.step(this.pkgVar[pick]);
+        const pick = filterUnwanted(this.policy, cands, PolicyMode.Choose);
+        const r = this.step(this.pkgVar[pick[0]], pick);
         progressed = true;
         if (r !== 'ok') return r;
       }
@@ -567,6 +635,9 @@ export class Solver {
         if (r === 'unsat') return fail();
         if (r !== 'ok') continue;
       }
+      const m = this.minimize();
+      if (m === 'unsat') return fail();
+      if (m !== 'none') continue;
       r = this.completeModel();
       if (r === 'unsat') return fail();
       if (r === 'backjumped') continue;
