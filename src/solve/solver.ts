@@ -50,6 +50,8 @@ export type SolveOutcome = { ok: true; install: number[]; stats: SolveStats } | 
 
 export interface SolveStats { packagesConsidered: number; clauses: number; decisions: number; conflicts: number; learned: number }
 
+const DEBUG = !!process.env.INGOT_SOLVER_DEBUG;
+
 type StepResult = 'ok' | 'backjumped' | 'unsat';
 
 /** A choice among several candidates (libsolv's branch): `tried` marks alternatives already taken. */
@@ -328,11 +330,17 @@ export class Solver {
   /** Decide `lit`; `alts` (packages, the first one is lit's) opens a branch for minimisation. */
   private step(lit: number, alts?: number[]): StepResult {
     this.decisions++;
+    if (DEBUG) console.error(`decide ${lit > 0 ? '' : '!'}${this.varPkg[Math.abs(lit)] >= 0 ? this.pool.nevra(this.varPkg[Math.abs(lit)]) : `aux${Math.abs(lit)}`} at ${this.sat.decisionLevel + 1}${alts && alts.length > 1 ? ` branch [${alts.map((p) => this.pool.nevra(p)).join(' ')}]` : ''}`);
     if (alts && alts.length > 1) this.branches.push({ alts, tried: alts.map((_, i) => i === 0), level: this.sat.decisionLevel });
     this.sat.decide(lit);
     const c = this.sat.propagate();
     if (c < 0) return 'ok';
     const ok = this.sat.resolveConflict(c);
+    if (DEBUG) {
+      const lc = this.sat.clauses[this.sat.clauses.length - 1];
+      const nm = (l: number) => `${l > 0 ? '' : '!'}${this.varPkg[Math.abs(l)] >= 0 ? this.pool.nevra(this.varPkg[Math.abs(l)]) : `aux${Math.abs(l)}`}`;
+      console.error(`conflict in ${[...this.sat.clauses[c]].map(nm).join(' | ')} (${this.sat.info[c]?.kind}) → level ${this.sat.decisionLevel}, learned ${[...lc].map(nm).join(' | ')}`);
+    }
     // branches whose decision was undone by the backjump are gone (libsolv's revert)
     const lvl = this.sat.decisionLevel, b = this.branches;
     while (b.length && b[b.length - 1].level >= lvl) b.pop();
@@ -473,17 +481,35 @@ export class Solver {
     return [...chosen, ...aux];
   }
 
+  /**
+   * libsolv's resolve_jobrules. After a conflict: backjumped to the level of
+   * this decision → retry the same job; lower, but not below where this pass
+   * started → start over with the first job; below → let the caller restart.
+   */
   private resolveJobs(): StepResult {
-    for (const cid of this.jobClauses) {
-      const cands = this.openCandidates(cid);
+    const startLevel = this.sat.decisionLevel;
+    for (let k = 0; k < this.jobClauses.length; k++) {
+      const cands = this.openCandidates(this.jobClauses[k]);
       if (!cands) continue;
+      const before = this.sat.decisionLevel;
       const r = this.stepChosen(this.choose(cands, PolicyMode.Choose));
-      if (r !== 'ok') return r;
+      if (r === 'ok') continue;
+      if (r === 'unsat') return r;
+      const now = this.sat.decisionLevel;
+      if (now === before) k--;
+      else if (now < startLevel) return r;
+      else k = -1;
     }
     return 'ok';
   }
 
+  /**
+   * libsolv's resolve_dependencies. A conflict that backjumps no lower than
+   * the level this pass started at does not restart the scan: it goes on
+   * with the next rule (and looks at every rule again before finishing).
+   */
   private resolveDependencies(): StepResult {
+    const startLevel = this.sat.decisionLevel;
     const R = this.scanList.length;
     if (!R) return 'ok';
     let postponed = 0;
@@ -502,8 +528,9 @@ export class Solver {
         const pre = this.choose(cands, PolicyMode.ChooseNoReorder);
         if (pre.length > 1) { if (!postponed) postponed = i + 1; continue; }
       }
+      if (DEBUG) console.error(`rule ${i} of ${this.pool.nevra(this.scanKeyed[i].owner)}: ${[...this.sat.clauses[this.scanList[i]]].map((l) => (l < 0 ? '!' : '') + (this.varPkg[Math.abs(l)] >= 0 ? this.pool.nevra(this.varPkg[Math.abs(l)]) : 'aux' + Math.abs(l)) + '=' + this.sat.litValue(l) + '@' + this.sat.level[Math.abs(l)]).join(' | ')} cands ${cands.length}`);
       const r = this.stepChosen(this.choose(cands, PolicyMode.Choose));
-      if (r !== 'ok') return r;
+      if (r === 'unsat' || (r === 'backjumped' && this.sat.decisionLevel < startLevel)) return r;
       n = -1; // something changed: look at every rule again
     }
     return 'ok';
