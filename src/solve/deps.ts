@@ -95,16 +95,26 @@ export class Provides {
   constructor(private readonly pool: Pool, private readonly installable: (p: number) => boolean) {}
 
   private readonly idCache = new Map<number, number[]>();
+  private fileKeys: number[] = [];
 
   /** {@link what} for a dependency stored in the pool (interned name and EVR ids). */
   whatDep(nameId: number, flags: number, evrId: number): number[] {
     const key = (nameId * 16 + (flags & 14)) * 16777216 + evrId;
     let r = this.idCache.get(key);
     if (!r) {
-      r = this.what(this.pool.str(nameId), flags, this.pool.str(evrId));
+      const name = this.pool.str(nameId);
+      r = this.what(name, flags, this.pool.str(evrId));
       this.idCache.set(key, r);
+      if (name.charCodeAt(0) === 0x2f) this.fileKeys.push(key);
     }
     return r;
+  }
+
+  /** Drop cached answers for file paths (after filelists.xml named more providers). */
+  forgetFiles(): void {
+    for (const k of this.fileKeys) this.idCache.delete(k);
+    this.fileKeys = [];
+    for (const k of this.cache.keys()) if (k.charCodeAt(0) === 0x2f) this.cache.delete(k);
   }
 
   /** Packages providing `name` with a range overlapping (flags, evr). File paths also match file lists. */

@@ -52,6 +52,9 @@ export interface SolveStats { packagesConsidered: number; clauses: number; decis
 
 const DEBUG = !!process.env.INGOT_SOLVER_DEBUG;
 
+/** File paths inside a rich dependency's text. */
+const FILE_IN_RICH = /(?:^|[\s(])(\/[^\s()]+)/g;
+
 type StepResult = 'ok' | 'backjumped' | 'unsat';
 
 /** A choice among several candidates (libsolv's branch): `tried` marks alternatives already taken. */
@@ -167,7 +170,33 @@ export class Solver {
   }
 
   /** Requires of package n (plain and rich), as libsolv's solver_addpkgrulesforsolvable does. */
+  /**
+   * While file lists are not loaded: does n require a file path nothing in
+   * primary.xml provides? Such paths are collected in {@link missingFiles}
+   * and n's rules wait for {@link resumeWithFiles}.
+   */
+  private needsFilelists(n: number): boolean {
+    const pool = this.pool, d = pool.deps.data;
+    const [s, e] = pool.depRange(n, DepKind.Requires);
+    let missing = false;
+    for (let i = s; i < e; i++) {
+      const nameId = d[3 * i], flags = d[3 * i + 1];
+      const name = pool.str(nameId);
+      if (flags & DEP_RICH) {
+        if (name.indexOf('/') < 0) continue;
+        for (const m of name.matchAll(FILE_IN_RICH)) {
+          if (!this.provides.what(m[1], 0, '').length) { this.missingFiles.add(m[1]); missing = true; }
+        }
+      } else if (name.charCodeAt(0) === 0x2f && !this.provides.whatDep(nameId, flags, d[3 * i + 2]).length) {
+        this.missingFiles.add(name);
+        missing = true;
+      }
+    }
+    return missing;
+  }
+
   private addRequires(n: number): void {
+    if (this.deferFiles && this.needsFilelists(n)) { this.deferred.push(n); return; }
     const pool = this.pool, d = pool.deps.data;
     const nv = this.varOf(n);
     const [s, e] = pool.depRange(n, DepKind.Requires);
@@ -184,7 +213,6 @@ export class Solver {
       }
       const provs = this.provides.whatDep(nameId, flags, evrId);
       if (!provs.length) {
-        if (name.charCodeAt(0) === 0x2f) this.missingFiles.add(name);
         this.sat.addClause([-nv], { kind: 'nothing-provides', pkg: n, depIdx: i });
         continue;
       }
@@ -211,7 +239,6 @@ export class Solver {
       lits = l === -this.T ? [] : [l];
     }
     if (!lits.length) {
-      for (const m of text.matchAll(/(?:^|[\s(])(\/[^\s()]+)/g)) this.missingFiles.add(m[1]);
       this.sat.addClause([-nv], { kind: 'nothing-provides', pkg: n, dep: text });
       return;
     }
@@ -226,7 +253,9 @@ export class Solver {
     for (let i = s; i < e; i++) {
       const name = pool.str(d[3 * i]), flags = d[3 * i + 1];
       if (flags & DEP_RICH) { for (const leaf of this.leaves(this.provides.rich(name))) for (const p of leaf) this.visit(p); continue; }
-      for (const p of this.provides.whatDep(d[3 * i], flags, d[3 * i + 2])) this.visit(p);
+      const provs = this.provides.whatDep(d[3 * i], flags, d[3 * i + 2]);
+      if (!provs.length && this.deferFiles && name.charCodeAt(0) === 0x2f) this.weakDeferred.push(n);
+      for (const p of provs) this.visit(p);
     }
   }
 
@@ -238,12 +267,13 @@ export class Solver {
   }
 
   private closure(): void {
-    while (this.workq.length) {
-      const n = this.workq.shift()!;
+    for (let k = 0; k < this.workq.length; k++) {
+      const n = this.workq[k];
       this.visitedList.push(n);
       this.addRequires(n);
       if (this.opts.weakDeps) this.visitWeak(n);
     }
+    this.workq.length = 0;
   }
 
   /** Packages with Supplements that could apply: pulled in until nothing new is reachable. */
@@ -619,13 +649,34 @@ export class Solver {
   /** File paths some reachable package requires that no known file list provides (see prepare). */
   readonly missingFiles = new Set<string>();
   private prepared = false;
+  private deferFiles = true;
+  private deferred: number[] = [];
+  private weakDeferred: number[] = [];
 
-  /** Build the reachable closure of the jobs; afterwards {@link missingFiles} tells whether filelists are needed. */
+  /**
+   * Build the reachable closure of the jobs. Packages that require file
+   * paths primary.xml does not list wait; afterwards {@link missingFiles}
+   * tells whether filelists are needed (then load them and call
+   * {@link resumeWithFiles}).
+   */
   prepare(jobs: Job[]): void {
     for (const j of jobs) for (const p of j.candidates) this.visit(p);
     this.closure();
     if (this.opts.weakDeps) this.closeOverSupplements();
     this.prepared = true;
+  }
+
+  /** File providers are now known: build the rules that waited for them and extend the closure. */
+  resumeWithFiles(): void {
+    this.deferFiles = false;
+    this.provides.forgetFiles();
+    const d = this.deferred, w = this.weakDeferred;
+    this.deferred = [];
+    this.weakDeferred = [];
+    for (const n of d) this.addRequires(n);
+    for (const n of w) this.visitWeak(n);
+    this.closure();
+    if (this.opts.weakDeps) this.closeOverSupplements();
   }
 
   solve(jobs: Job[]): SolveOutcome {
