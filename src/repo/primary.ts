@@ -65,7 +65,6 @@ export function depEvr(epoch: string | undefined, ver: string | undefined, rel: 
   return `${epoch && epoch !== '0' ? `${epoch}:` : ''}${ver}${rel !== undefined && rel !== '' ? `-${rel}` : ''}`;
 }
 
-interface PendingDep { kind: DepKind; name: string; flags: number; evr: string }
 
 /**
  * Parse primary.xml from `src` into `pool`, tagging packages with `repoIndex`.
@@ -76,7 +75,6 @@ export async function parsePrimary(src: XmlSource, pool: Pool, repoIndex: number
   accept: (name: string, arch: string) => boolean = () => true): Promise<number> {
   let pkg: PackageBuilder | undefined;
   let skipping = false;
-  let deps: PendingDep[] = [];
   let kind: DepKind | undefined;
   let fileFlags = 0;
   let takeChecksum = false;
@@ -98,7 +96,6 @@ export async function parsePrimary(src: XmlSource, pool: Pool, repoIndex: number
           pkg = pool.newPackage();
           pkg.repo = repoIndex;
         } else skipping = true;
-        deps = [];
         return;
       }
       if (!pkg) return;
@@ -119,7 +116,7 @@ export async function parsePrimary(src: XmlSource, pool: Pool, repoIndex: number
           if (pre === '1' || pre === 'true') flags |= DEP_PRE;
           if (dname.charCodeAt(0) === 0x28 /* ( */) flags |= DEP_RICH;
           const evr = flags & 14 ? depEvr(x.attr('epoch'), x.attr('ver'), x.attr('rel')) : '';
-          deps.push({ kind, name: dname, flags, evr });
+          pkg.addDep(kind, dname, flags, evr);
           return;
         }
         case 'file': {
@@ -160,8 +157,6 @@ export async function parsePrimary(src: XmlSource, pool: Pool, repoIndex: number
           if (!pkg.arch) fail(`package ${pkg.name} without <arch>`, 'arch');
           if (!pkg.location) fail(`package ${pkg.name} without <location>`, 'location');
           if (pkg.arch !== 'src' && pkg.arch !== 'nosrc' && accept(pkg.name, pkg.arch)) {
-            deps.sort((a, b) => a.kind - b.kind);
-            for (const d of deps) pkg.addDep(d.kind, d.name, d.flags, d.evr);
             pkg.commit();
             added++;
           }
@@ -171,7 +166,7 @@ export async function parsePrimary(src: XmlSource, pool: Pool, repoIndex: number
       }
       if (!pkg) return;
       switch (name) {
-        case 'file': deps.push({ kind: DepKind.Files, name: x.leafText(), flags: fileFlags, evr: '' }); return;
+        case 'file': pkg.addDep(DepKind.Files, x.leafText(), fileFlags, ''); return;
         case 'name': pkg.name = x.leafText().trim(); return;
         case 'arch': pkg.arch = x.leafText().trim(); return;
         case 'checksum': if (takeChecksum) pkg.checksum = x.leafText().trim().toLowerCase(); takeChecksum = false; return;

@@ -72,6 +72,9 @@ export class Solver {
   private scanList: number[] = [];
   private readonly scanKeyed: { cid: number; owner: number; lits: number[]; guard: number }[] = [];
   private scanGuard = new Int32Array(0);
+  /** Per scan position: the owner package's variable, and where the owner's rules end. */
+  private scanOwnerVar = new Int32Array(0);
+  private scanGroupEnd = new Int32Array(0);
   private readonly jobClauses: number[] = [];
   private decisions = 0;
   private readonly branches: Branch[] = [];
@@ -277,32 +280,34 @@ export class Solver {
   }
 
   /** Packages with Supplements that could apply: pulled in until nothing new is reachable. */
+  /** Installable packages with Supplements, each with every package its Supplements mention. */
+  private suppTriggers: { p: number; triggers: number[] }[] | undefined;
+
   private closeOverSupplements(): void {
     const pool = this.pool;
-    const supp: number[] = [];
-    for (let p = 0; p < pool.count; p++) {
-      const [s, e] = pool.depRange(p, DepKind.Supplements);
-      if (e > s && this.opts.installable(p)) supp.push(p);
+    if (!this.suppTriggers) {
+      this.suppTriggers = [];
+      const d = pool.deps.data;
+      for (let p = 0; p < pool.count; p++) {
+        const [s, e] = pool.depRange(p, DepKind.Supplements);
+        if (e === s || !this.opts.installable(p)) continue;
+        const triggers: number[] = [];
+        for (let i = s; i < e; i++) {
+          const name = pool.str(d[3 * i]), flags = d[3 * i + 1];
+          const sets = flags & DEP_RICH ? this.leaves(this.provides.rich(name)) : [this.provides.whatDep(d[3 * i], flags, d[3 * i + 2])];
+          for (const set of sets) for (const q of set) triggers.push(q);
+        }
+        this.suppTriggers.push({ p, triggers });
+      }
     }
     for (let changed = true; changed;) {
       changed = false;
-      for (const p of supp) {
+      for (const { p, triggers } of this.suppTriggers) {
         if (this.visited[p]) continue;
-        if (this.depsMention(p, DepKind.Supplements, (q) => this.visited[q] === 1)) { this.visit(p); changed = true; }
+        for (const q of triggers) if (this.visited[q]) { this.visit(p); changed = true; break; }
       }
       this.closure();
     }
-  }
-
-  private depsMention(p: number, kind: DepKind, pred: (q: number) => boolean): boolean {
-    const pool = this.pool, d = pool.deps.data;
-    const [s, e] = pool.depRange(p, kind);
-    for (let i = s; i < e; i++) {
-      const name = pool.str(d[3 * i]), flags = d[3 * i + 1];
-      const sets = flags & DEP_RICH ? this.leaves(this.provides.rich(name)) : [this.provides.whatDep(d[3 * i], flags, d[3 * i + 2])];
-      if (sets.some((set) => set.some(pred))) return true;
-    }
-    return false;
   }
 
   /** Conflicts, obsoletes and "one version per name" among the reachable packages. */
@@ -551,6 +556,14 @@ export class Solver {
         n = 0;
       }
       if (i >= R) i = 0;
+      if (this.sat.value[this.scanOwnerVar[i]] !== 1) {
+        // a package that is not installed: none of its rules can be open (their guards are
+        // the package or auxiliary variables true only through it or a true alternative)
+        const end = this.scanGroupEnd[i];
+        n += end - i - 1;
+        i = end - 1;
+        continue;
+      }
       if (this.sat.value[this.scanGuard[i]] !== 1) continue;
       const cands = this.openCandidates(this.scanList[i]);
       if (!cands) continue;
@@ -567,9 +580,9 @@ export class Solver {
   }
 
   /** Candidates for one recommends entry of an installed package, or undefined when already satisfied. */
-  private recommendCandidates(name: string, flags: number, evr: string): number[] | undefined {
+  private recommendCandidates(nameId: number, flags: number, evrId: number): number[] | undefined {
     if (flags & DEP_RICH) {
-      const rd = this.provides.rich(name);
+      const rd = this.provides.rich(this.pool.str(nameId));
       if (this.evalRich(rd)) return undefined;
       const out: number[] = [];
       const walk = (d: RichDep) => {
@@ -582,7 +595,7 @@ export class Solver {
       walk(rd);
       return out.filter((p) => this.value(p) === 0);
     }
-    const provs = this.provides.what(name, flags, evr);
+    const provs = this.provides.whatDep(nameId, flags, evrId);
     if (provs.some((p) => this.value(p) > 0)) return undefined;
     return provs.filter((p) => this.value(p) === 0);
   }
@@ -596,15 +609,13 @@ export class Solver {
     for (const p of instSorted) {
       const [s, e] = pool.depRange(p, DepKind.Recommends);
       for (let i = s; i < e; i++) {
-        const c = this.recommendCandidates(pool.str(d[3 * i]), d[3 * i + 1], pool.str(d[3 * i + 2]));
+        const c = this.recommendCandidates(d[3 * i], d[3 * i + 1], d[3 * i + 2]);
         if (c) for (const q of c) if (this.visited[q]) dq.add(q);
       }
     }
     const dqs: number[] = [];
-    for (const p of this.visitedList) {
-      if (this.value(p) !== 0) continue;
-      const [s, e] = pool.depRange(p, DepKind.Supplements);
-      if (e > s && this.depHolds(p, DepKind.Supplements)) { dqs.push(p); dq.add(p); }
+    for (const { p } of this.suppTriggers ?? []) {
+      if (this.visited[p] && this.value(p) === 0 && this.depHolds(p, DepKind.Supplements)) { dqs.push(p); dq.add(p); }
     }
     if (!dq.size) return 'ok';
     if (dq.size === 1) {
@@ -623,7 +634,7 @@ export class Solver {
     for (const p of installed) {
       const [s, e] = pool.depRange(p, DepKind.Recommends);
       for (let i = s; i < e; i++) {
-        const c = this.recommendCandidates(pool.str(d[3 * i]), d[3 * i + 1], pool.str(d[3 * i + 2]));
+        const c = this.recommendCandidates(d[3 * i], d[3 * i + 1], d[3 * i + 2]);
         if (!c) continue;
         const cands = c.filter((q) => best.has(q));
         if (!cands.length) continue;
@@ -670,6 +681,7 @@ export class Solver {
   resumeWithFiles(): void {
     this.deferFiles = false;
     this.provides.forgetFiles();
+    this.suppTriggers = undefined;
     const d = this.deferred, w = this.weakDeferred;
     this.deferred = [];
     this.weakDeferred = [];
@@ -686,16 +698,22 @@ export class Solver {
       this.jobClauses.push(this.sat.addClause(j.candidates.map((p) => this.varOf(p)), { kind: 'job', pkg: -1, dep: j.text }));
     }
     // libsolv's unified rule order: rules of later packages first, then by provider list.
+    // then by the literals as libsolv numbers them (package ids; aux variables after packages)
+    const key = (l: number) => (this.varPkg[Math.abs(l)] >= 0 ? this.varPkg[Math.abs(l)] : this.pool.count + Math.abs(l)) * (l < 0 ? -1 : 1);
     this.scanKeyed.sort((a, b) => {
       if (a.owner !== b.owner) return b.owner - a.owner;
-      // then by the literals as libsolv numbers them (package ids; aux variables after packages)
-      const key = (l: number) => (this.varPkg[Math.abs(l)] >= 0 ? this.varPkg[Math.abs(l)] : this.pool.count + Math.abs(l)) * (l < 0 ? -1 : 1);
       const n = Math.min(a.lits.length, b.lits.length);
       for (let k = 0; k < n; k++) if (a.lits[k] !== b.lits[k]) return key(a.lits[k]) - key(b.lits[k]);
       return a.lits.length - b.lits.length;
     });
     this.scanList = this.scanKeyed.map((x) => x.cid);
     this.scanGuard = Int32Array.from(this.scanKeyed, (x) => x.guard);
+    this.scanOwnerVar = Int32Array.from(this.scanKeyed, (x) => this.pkgVar[x.owner]);
+    this.scanGroupEnd = new Int32Array(this.scanKeyed.length);
+    for (let i = this.scanKeyed.length - 1; i >= 0; i--) {
+      const last = i + 1 === this.scanKeyed.length || this.scanKeyed[i + 1].owner !== this.scanKeyed[i].owner;
+      this.scanGroupEnd[i] = last ? i + 1 : this.scanGroupEnd[i + 1];
+    }
 
     const fail = (): SolveOutcome => ({ ok: false, problems: this.explain(), stats: this.stats() });
     const c0 = this.sat.propagate();
