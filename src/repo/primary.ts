@@ -102,21 +102,29 @@ export async function parsePrimary(src: XmlSource, pool: Pool, repoIndex: number
       switch (name) {
         case 'rpm:entry': {
           if (kind === undefined) return;
-          const dname = x.attr('name');
+          // one pass over the attributes (name, flags, epoch, ver, rel, pre)
+          let dname: string | undefined, f: string | undefined, epoch: string | undefined, ver: string | undefined, rel: string | undefined, pre: string | undefined;
+          for (let k = 0; k < x.attrCount; k++) {
+            switch (x.attrNameCode(k)) {
+              case 0x6e: if (x.attrNameIs(k, 'name')) dname = x.attrValue(k); break;
+              case 0x66: if (x.attrNameIs(k, 'flags')) f = x.attrValue(k); break;
+              case 0x65: if (x.attrNameIs(k, 'epoch')) epoch = x.attrValue(k); break;
+              case 0x76: if (x.attrNameIs(k, 'ver')) ver = x.attrValue(k); break;
+              case 0x72: if (x.attrNameIs(k, 'rel')) rel = x.attrValue(k); break;
+              case 0x70: if (x.attrNameIs(k, 'pre')) pre = x.attrValue(k); break;
+            }
+          }
           if (dname === undefined) return fail('<rpm:entry> without name', 'rpm:entry');
           if (dname.startsWith('rpmlib(')) return;
           let flags = 0;
-          const f = x.attr('flags');
           if (f !== undefined) {
             const sense = senseFromRepodata(f);
             if (sense === undefined) fail(`unknown dependency flags ${JSON.stringify(f)}`, 'rpm:entry');
             flags = sense!;
           }
-          const pre = x.attr('pre');
           if (pre === '1' || pre === 'true') flags |= DEP_PRE;
           if (dname.charCodeAt(0) === 0x28 /* ( */) flags |= DEP_RICH;
-          const evr = flags & 14 ? depEvr(x.attr('epoch'), x.attr('ver'), x.attr('rel')) : '';
-          pkg.addDep(kind, dname, flags, evr);
+          pkg.addDep(kind, dname, flags, flags & 14 ? depEvr(epoch, ver, rel) : '');
           return;
         }
         case 'file': {

@@ -71,7 +71,7 @@ export class XmlScanner {
   private ended = false;
   // current start tag's attributes, as positions in buf
   private readonly attrPos: number[] = [];
-  private attrCount = 0;
+  private nattr = 0;
   // text of the element opened last, while it has no child elements
   private leafStart = -1;
   private leafEnd = -1;
@@ -84,14 +84,30 @@ export class XmlScanner {
   /** Value of attribute `name` of the start tag being reported, or undefined. */
   attr(name: string): string | undefined {
     const s = this.buf, a = this.attrPos;
-    for (let k = 0; k < this.attrCount; k++) {
-      const ns = a[4 * k], ne = a[4 * k + 1];
-      if (ne - ns === name.length && s.startsWith(name, ns)) {
-        const v = s.slice(a[4 * k + 2], a[4 * k + 3]);
-        return v.indexOf('&') < 0 ? v : decodeEntities(v, this.base + a[4 * k + 2], this.element);
-      }
+    for (let k = 0; k < this.nattr; k++) {
+      const ns = a[4 * k];
+      if (a[4 * k + 1] - ns === name.length && s.startsWith(name, ns)) return this.attrValue(k);
     }
     return undefined;
+  }
+
+  /** Number of attributes of the start tag being reported. */
+  get attrCount(): number { return this.nattr; }
+
+  /** First character code of attribute k's name (for dispatching without building the name). */
+  attrNameCode(k: number): number { return this.buf.charCodeAt(this.attrPos[4 * k]); }
+
+  /** Is attribute k named `name`? */
+  attrNameIs(k: number, name: string): boolean {
+    const ns = this.attrPos[4 * k];
+    return this.attrPos[4 * k + 1] - ns === name.length && this.buf.startsWith(name, ns);
+  }
+
+  /** Value of attribute k (entity references replaced). */
+  attrValue(k: number): string {
+    const a = this.attrPos;
+    const v = this.buf.slice(a[4 * k + 2], a[4 * k + 3]);
+    return v.indexOf('&') < 0 ? v : decodeEntities(v, this.base + a[4 * k + 2], this.element);
   }
 
   /** Text content of the element being closed when it had no child elements ('' otherwise). */
@@ -236,7 +252,7 @@ export class XmlScanner {
         }
         if (!this.stack.length && this.rootSeen) this.fail('a second root element', lt);
         const name = s.slice(lt + 1, nameEnd);
-        this.attrCount = count;
+        this.nattr = count;
         this.stack.push(name);
         this.rootSeen = true;
         this.leafStart = -1;
