@@ -6,8 +6,11 @@
  * root, nothing but white space outside it, entity references) and hands
  * attributes and leaf text out lazily, so the hundreds of megabytes of
  * Fedora's filelists cost one pass of `indexOf` over decoded chunks and a
- * string only for what the caller asks for. XML 1.0 §2.1, §2.3, §2.4, §3.1,
- * §4.1 (character and predefined entity references).
+ * string only for what the caller asks for. XML 1.0 §2.1, §2.3, §2.4, §2.5,
+ * §2.6, §2.8, §3.1, §4.1 (character and predefined entity references).
+ * Not done (createrepo never writes what they would change): attribute-value
+ * white-space normalisation (§3.3.3) and CR LF → LF (§2.11); characters
+ * outside XML's Char production are not rejected.
  */
 
 export class XmlSyntaxError extends Error {
@@ -49,7 +52,8 @@ export function decodeEntities(s: string, at: number, element: string | undefine
     let rep: string | undefined;
     if (ref.charCodeAt(0) === 0x23 /* # */) {
       const code = ref[1] === 'x' ? /^x[0-9a-fA-F]+$/.test(ref.slice(1)) ? parseInt(ref.slice(2), 16) : NaN : /^[0-9]+$/.test(ref.slice(1)) ? Number(ref.slice(1)) : NaN;
-      if (code >= 0 && code <= 0x10ffff) rep = String.fromCodePoint(code);
+      // §2.2 Char: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
+      if (code === 9 || code === 10 || code === 13 || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff)) rep = String.fromCodePoint(code);
     } else rep = PREDEFINED[ref];
     if (rep === undefined) throw new XmlSyntaxError(`bad entity reference &${ref.slice(0, 20)}${semi < 0 ? '' : ';'}`, at + i, element);
     out += s.slice(last, i) + rep;
@@ -58,6 +62,12 @@ export function decodeEntities(s: string, at: number, element: string | undefine
   }
   return out + s.slice(last);
 }
+
+/** §2.8 XMLDecl: version, then optional encoding and standalone. */
+const XML_DECL = /^<\?xml\s+version\s*=\s*(?:"[A-Za-z0-9_.:-]*"|'[A-Za-z0-9_.:-]*')(?:\s+encoding\s*=\s*(?:"[A-Za-z][A-Za-z0-9._-]*"|'[A-Za-z][A-Za-z0-9._-]*'))?(?:\s+standalone\s*=\s*(?:"(?:yes|no)"|'(?:yes|no)'))?\s*\?>$/;
+
+/** §2.8 doctypedecl without internal subset: name and an optional SYSTEM or PUBLIC identifier. */
+const DOCTYPE = /^<!DOCTYPE\s+[A-Za-z_:\u0080-\uffff][A-Za-z0-9_.:\u0080-\uffff-]*(?:\s+(?:SYSTEM\s+(?:"[^"]*"|'[^']*')|PUBLIC\s+(?:"[^"]*"|'[^']*')\s+(?:"[^"]*"|'[^']*')))?\s*>$/;
 
 /** Thrown internally when a construct continues in the next chunk. */
 const INCOMPLETE = -1;
@@ -68,6 +78,8 @@ export class XmlScanner {
   private base = 0;
   private readonly stack: string[] = [];
   private rootSeen = false;
+  private bom = false;
+  private doctypeSeen = false;
   private ended = false;
   // current start tag's attributes, as positions in buf
   private readonly attrPos: number[] = [];
@@ -75,6 +87,10 @@ export class XmlScanner {
   // text of the element opened last, while it has no child elements
   private leafStart = -1;
   private leafEnd = -1;
+  /** Position of the next `&` at or after the last query in buf (Infinity: none). */
+  private ampPos = -1;
+  /** Same for `]]>`, which text must not contain (§2.4). */
+  private cdEndPos = -1;
 
   constructor(private readonly h: XmlHandler) {}
 
@@ -96,6 +112,9 @@ export class XmlScanner {
 
   /** First character code of attribute k's name (for dispatching without building the name). */
   attrNameCode(k: number): number { return this.buf.charCodeAt(this.attrPos[4 * k]); }
+
+  /** Name of attribute k. */
+  attrName(k: number): string { return this.buf.slice(this.attrPos[4 * k], this.attrPos[4 * k + 1]); }
 
   /** Is attribute k named `name`? */
   attrNameIs(k: number, name: string): boolean {
@@ -139,7 +158,7 @@ export class XmlScanner {
   /** Feed the next piece of the document. */
   write(chunk: string): void {
     if (this.ended) this.fail('content after the end of the document', 0);
-    if (this.base === 0 && !this.buf.length && chunk.charCodeAt(0) === 0xfeff) { chunk = chunk.slice(1); this.base = 1; }
+    if (this.base === 0 && !this.buf.length && chunk.charCodeAt(0) === 0xfeff) { chunk = chunk.slice(1); this.base = 1; this.bom = true; }
     this.buf = this.buf.length ? this.buf + chunk : chunk;
     this.scan(false);
   }
@@ -152,9 +171,21 @@ export class XmlScanner {
     this.ended = true;
   }
 
+  /** Is there an `&` in buf[from, to)? Amortised: each chunk is searched forward once. */
+  private ampIn(from: number, to: number): boolean {
+    if (this.ampPos < from) { const i = this.buf.indexOf('&', from); this.ampPos = i < 0 ? Infinity : i; }
+    return this.ampPos < to;
+  }
+
   private text(from: number, to: number): void {
-    if (this.stack.length) return;
     const s = this.buf;
+    if (this.stack.length) {
+      // entity references are checked even in text nobody reads
+      if (this.ampIn(from, to)) decodeEntities(s.slice(from, to), this.base + from, this.element);
+      if (this.cdEndPos < from) { const i = s.indexOf(']]>', from); this.cdEndPos = i < 0 ? Infinity : i; }
+      if (this.cdEndPos + 3 <= to) this.fail(']]> in text', this.cdEndPos);
+      return;
+    }
     for (let i = from; i < to; i++) if (!isSpace(s.charCodeAt(i))) this.fail('text outside the root element', i);
   }
 
@@ -162,11 +193,20 @@ export class XmlScanner {
     const s = this.buf;
     const n = s.length;
     let pos = 0;
+    this.ampPos = -1;
+    this.cdEndPos = -1;
     for (;;) {
       const lt = s.indexOf('<', pos);
       if (lt < 0) {
-        this.text(pos, n);
-        pos = n;
+        // an entity reference may continue in the next chunk
+        let end = n;
+        if (!final) {
+          const a = s.lastIndexOf('&');
+          if (a >= pos && s.indexOf(';', a) < 0) end = a;
+          while (end > pos && n - end < 2 && s.charCodeAt(end - 1) === 0x5d /* ] */) end--; // a ]]> split by the chunk
+        }
+        this.text(pos, end);
+        pos = end;
         break;
       }
       this.text(pos, lt);
@@ -191,7 +231,12 @@ export class XmlScanner {
     const c = s.charCodeAt(lt + 1);
     if (c === 0x2f /* / */) return this.endTag(s, lt, n);
     if (c === 0x21 /* ! */) {
-      if (s.startsWith('<!--', lt)) { const e = s.indexOf('-->', lt + 4); return e < 0 ? INCOMPLETE : e + 3; }
+      if (s.startsWith('<!--', lt)) {
+        const e = s.indexOf('-->', lt + 4);
+        if (e < 0) return INCOMPLETE;
+        if (s.indexOf('--', lt + 4) !== e) this.fail('-- inside a comment', lt);
+        return e + 3;
+      }
       if (s.startsWith('<![CDATA[', lt)) {
         const e = s.indexOf(']]>', lt + 9);
         if (e < 0) return INCOMPLETE;
@@ -199,16 +244,31 @@ export class XmlScanner {
         return e + 3;
       }
       if (s.startsWith('<!DOCTYPE', lt)) {
-        if (this.rootSeen) this.fail('DOCTYPE after the root element', lt);
+        if (this.rootSeen || this.doctypeSeen) this.fail('DOCTYPE after the root element or a second DOCTYPE', lt);
         const e = s.indexOf('>', lt);
         if (e < 0) return INCOMPLETE;
         if (s.lastIndexOf('[', e) > lt) this.fail('DOCTYPE internal subsets are not supported', lt);
+        if (!DOCTYPE.test(s.slice(lt, e + 1))) this.fail('malformed DOCTYPE', lt);
+        this.doctypeSeen = true;
         return e + 1;
       }
       if (n - lt < 9) return INCOMPLETE;
       this.fail('bad markup after <!', lt);
     }
-    if (c === 0x3f /* ? */) { const e = s.indexOf('?>', lt + 2); return e < 0 ? INCOMPLETE : e + 2; }
+    if (c === 0x3f /* ? */) {
+      const e = s.indexOf('?>', lt + 2);
+      if (e < 0) return INCOMPLETE;
+      // §2.6: a target name; §2.8: the XML declaration only at the very start
+      if (!isNameStart(s.charCodeAt(lt + 2))) this.fail('processing instruction without a target', lt);
+      let t = lt + 2;
+      while (t < e && isNameChar(s.charCodeAt(t))) t++;
+      if (t < e && !isSpace(s.charCodeAt(t))) this.fail('bad processing instruction target', lt);
+      if (t - lt - 2 === 3 && s.slice(lt + 2, t).toLowerCase() === 'xml') {
+        if (this.base + lt > (this.bom ? 1 : 0)) this.fail('XML declaration not at the start of the document', lt);
+        if (!XML_DECL.test(s.slice(lt, e + 2))) this.fail('malformed XML declaration', lt);
+      }
+      return e + 2;
+    }
     return this.startTag(s, lt, n);
   }
 
@@ -281,6 +341,7 @@ export class XmlScanner {
       if (ve < 0) return INCOMPLETE;
       const bad = s.indexOf('<', i + 1);
       if (bad >= 0 && bad < ve) this.fail(`< in the value of attribute ${s.slice(ns, ne)}`, bad);
+      if (this.ampIn(i + 1, ve)) decodeEntities(s.slice(i + 1, ve), this.base + i + 1, this.element);
       for (let k = 0; k < count; k++) {
         if (a[4 * k + 1] - a[4 * k] === ne - ns && s.startsWith(s.slice(ns, ne), a[4 * k])) this.fail(`duplicate attribute ${s.slice(ns, ne)}`, ns);
       }
