@@ -12,6 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { XmlScanner } from '../src/repo/xml.js';
+import { rng } from './solve-synth.js';
 
 const EXPAT = `
 import sys, json
@@ -70,17 +71,6 @@ const BASES = [
 <filelists packages="1"><package pkgid="ab" name="x" arch="noarch"><version epoch="0" ver="1" rel="1"/>
 <file>/usr/share/x/a b.txt</file><file type="ghost">/var/log/x&amp;y</file></package></filelists>`,
 ];
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(doc: string, r: () => number): string {
   const at = Math.floor(r() * doc.length);
