@@ -289,6 +289,18 @@ export class XmlScanner {
     return gt + 1;
   }
 
+  /** Element names seen so far, by length: documents use a few dozen, so no string per tag. */
+  private readonly names: string[][] = [];
+
+  private elementName(s: string, from: number, to: number): string {
+    const len = to - from;
+    const bucket = this.names[len] ??= [];
+    for (const name of bucket) if (s.startsWith(name, from)) return name;
+    const name = s.slice(from, to);
+    if (bucket.length < 16) bucket.push(name);
+    return name;
+  }
+
   private startTag(s: string, lt: number, n: number): number {
     let i = lt + 1;
     if (!isNameStart(s.charCodeAt(i))) this.fail('bad element name', lt);
@@ -311,7 +323,7 @@ export class XmlScanner {
           i++;
         }
         if (!this.stack.length && this.rootSeen) this.fail('a second root element', lt);
-        const name = s.slice(lt + 1, nameEnd);
+        const name = this.elementName(s, lt + 1, nameEnd);
         this.nattr = count;
         this.stack.push(name);
         this.rootSeen = true;
