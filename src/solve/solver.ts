@@ -78,7 +78,8 @@ export class Solver {
   private readonly jobClauses: number[] = [];
   private decisions = 0;
   private readonly branches: Branch[] = [];
-  private recCacheKey = '';
+  private recIndex = 0;
+  private recBacktracks = -1;
   private recSet = new Set<number>();
   private sugSet = new Set<number>();
 
@@ -463,13 +464,19 @@ export class Solver {
 
   /** recommends/suggests maps of the installed set (libsolv's policy_update_recommendsmap). */
   private updateWeakMaps(): void {
-    const key = `${this.sat.trail.length}:${this.sat.conflicts}:${this.decisions}`;
-    if (key === this.recCacheKey) return;
-    this.recCacheKey = key;
-    this.recSet = new Set();
-    this.sugSet = new Set();
+    // incremental over the trail, like libsolv's recommends_index; rebuilt after a backtrack
+    const trail = this.sat.trail;
+    if (this.recBacktracks !== this.sat.backtracks || trail.length < this.recIndex) {
+      this.recBacktracks = this.sat.backtracks;
+      this.recIndex = 0;
+      this.recSet = new Set();
+      this.sugSet = new Set();
+    }
     const pool = this.pool, d = pool.deps.data;
-    for (const p of this.installedPkgs()) {
+    for (; this.recIndex < trail.length; this.recIndex++) {
+      const l = trail[this.recIndex];
+      if (l < 0 || this.varPkg[l] < 0) continue;
+      const p = this.varPkg[l];
       for (const [kind, set] of [[DepKind.Recommends, this.recSet], [DepKind.Suggests, this.sugSet]] as const) {
         const [s, e] = pool.depRange(p, kind);
         for (let i = s; i < e; i++) {
