@@ -130,11 +130,11 @@ export class Provides {
     const pool = this.pool;
     const out: number[] = [];
     if (nameId < 0) return out;
-    const entries = pool.providesIndex().get(nameId);
-    if (entries) {
+    const { start, data } = pool.providerIndex();
+    if (nameId + 1 < start.length) {
       const d = pool.deps.data;
-      for (let k = 0; k < entries.length; k += 2) {
-        const p = entries[k], di = entries[k + 1];
+      for (let k = start[nameId], end = start[nameId + 1]; k < end; k += 2) {
+        const p = data[k], di = data[k + 1];
         if (out.length && out[out.length - 1] === p) continue;
         if (!this.installable(p)) continue;
         if (di < 0) { if (!flags) out.push(p); continue; } // files match unversioned only

@@ -97,9 +97,10 @@ export async function resolve(repos: RepoSet, req: ResolveRequest): Promise<Reso
   if (solver.missingFiles.size) {
     // one pass over filelists.xml for every file path the repositories require
     // and primary.xml does not list (dnf loads all file lists, too)
-    const index = pool.providesIndex();
+    const { start } = pool.providerIndex();
+    const listed = (n: number) => n >= 0 && n + 1 < start.length && start[n + 1] > start[n];
     const unlisted = [...Provides.fileDepsOf(pool, [DepKind.Requires, DepKind.Conflicts, DepKind.Recommends, DepKind.Supplements])]
-      .filter((f) => !index.has(pool.strings.lookup(f)));
+      .filter((f) => !listed(pool.strings.lookup(f)));
     await repos.ensureFileProviders([...solver.missingFiles, ...unlisted]);
     solver.resumeWithFiles();
   }
