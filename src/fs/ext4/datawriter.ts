@@ -8,7 +8,13 @@ import type { BlockTarget } from '../../disk/target.js';
 import type { FileContent } from '../../tree/tree.js';
 import { Ext4Error } from './errors.js';
 
-interface PendingRead { content: FileContent; from: number; at: number; n: number; path: string }
+interface PendingRead { content: FileContent; from: number; at: number; n: number; what: () => string }
+
+function shortRead(r: PendingRead, done: number): never {
+  throw new Ext4Error('EXT4_SHORT_READ', `file content ended early (it changed size while being written?)`, {
+    file: r.what(), offset: r.from + done, expected: `${r.n} bytes`, actual: `${done} bytes`,
+  });
+}
 
 export class DataWriter {
   private buf: Uint8Array;
@@ -50,13 +56,13 @@ export class DataWriter {
     }
   }
 
-  /** Queue `n` bytes of `content` from offset `from`, to land at absolute `pos` (block aligned). */
-  async content(pos: number, content: FileContent, from: number, n: number, path: string): Promise<void> {
+  /** Queue `n` bytes of `content` from offset `from`, to land at absolute `pos` (block aligned); `what` names it in errors. */
+  async content(pos: number, content: FileContent, from: number, n: number, what: () => string): Promise<void> {
     const step = this.buf.length;
     for (let o = 0; o < n; o += step) {
       const k = Math.min(step, n - o);
       const at = await this.slot(pos + o, k);
-      this.reads.push({ content, from: from + o, at, n: k, path });
+      this.reads.push({ content, from: from + o, at, n: k, what });
     }
   }
 
@@ -69,7 +75,19 @@ export class DataWriter {
   /** Fill the current window from its reads, start writing it, and continue in the spare one. */
   private async rotate(): Promise<void> {
     if (this.len === 0) { this.start = -1; return; }
-    const reads = this.reads;
+    // Contents with a synchronous read (host files) are read right here: from the page cache
+    // that beats a thread-pool round trip per open, read and close. The rest run concurrently.
+    const reads: PendingRead[] = [];
+    for (const r of this.reads) {
+      if (!r.content.readSync) { reads.push(r); continue; }
+      let done = 0;
+      while (done < r.n) {
+        const got = r.content.readSync(this.buf.subarray(r.at + done, r.at + r.n), r.from + done);
+        if (got <= 0) break;
+        done += got;
+      }
+      if (done !== r.n) shortRead(r, done);
+    }
     let next = 0;
     const worker = async () => {
       while (next < reads.length) {
@@ -80,11 +98,7 @@ export class DataWriter {
           if (got <= 0) break;
           done += got;
         }
-        if (done !== r.n) {
-          throw new Ext4Error('EXT4_SHORT_READ', `file content ended early (it changed size while being written?)`, {
-            file: r.path, offset: r.from + done, expected: `${r.n} bytes`, actual: `${done} bytes`,
-          });
-        }
+        if (done !== r.n) shortRead(r, done);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, reads.length) }, worker));
