@@ -2,7 +2,7 @@
  * Coalesces the writer's block writes: consecutive blocks (a directory
  * followed by the files it holds, as the allocator lays them out) fill one
  * window buffer, whose file reads run concurrently, then go to the target
- * in one positioned write. Padding in a file's last block stays zero.
+ * in one positioned write. Padding in a file's last block is zeroed.
  */
 import type { BlockTarget } from '../../disk/target.js';
 import type { FileContent } from '../../tree/tree.js';
@@ -44,7 +44,10 @@ export class DataWriter {
       this.start = pos;
     }
     const at = this.len;
-    this.len += Math.ceil(n / this.blockSize) * this.blockSize;
+    const padded = Math.ceil(n / this.blockSize) * this.blockSize;
+    // The end of a partial last block is written as zeros (windows are reused, not cleared).
+    if (padded > n) this.buf.fill(0, at + n, at + padded);
+    this.len += padded;
     return at;
   }
 
@@ -104,7 +107,7 @@ export class DataWriter {
     await Promise.all(Array.from({ length: Math.min(this.concurrency, reads.length) }, worker));
     await this.inFlight;
     const full = this.buf, len = this.len, start = this.start;
-    this.inFlight = this.target.write(full.subarray(0, len), start).then(() => { full.fill(0, 0, len); });
+    this.inFlight = this.target.write(full.subarray(0, len), start);
     this.inFlight.catch(() => { /* surfaced by the next rotate or flush */ });
     this.written += len;
     this.buf = this.spare;

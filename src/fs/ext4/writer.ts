@@ -372,7 +372,7 @@ async function writePlanned(target: BlockTarget, options: Ext4Options, r: Resolv
   // Inode tables, filled group by group in inode order.
   const isz = r.inodeSize;
   let itGroup = -1;
-  let itBuf = new Uint8Array(0);
+  const itBuf = new Uint8Array(geo.itableBlocks * B);
   let itHigh = 0;
   const flushItable = async () => {
     if (itGroup < 0 || itHigh === 0) return;
@@ -383,8 +383,8 @@ async function writePlanned(target: BlockTarget, options: Ext4Options, r: Resolv
     const g = Math.floor((ino - 1) / geo.inodesPerGroup);
     if (g !== itGroup) {
       await flushItable();
+      itBuf.fill(0, 0, itHigh * isz);
       itGroup = g;
-      itBuf = new Uint8Array(geo.itableBlocks * B);
       itHigh = 0;
     }
     const idx = (ino - 1) % geo.inodesPerGroup;
@@ -395,8 +395,10 @@ async function writePlanned(target: BlockTarget, options: Ext4Options, r: Resolv
 
   const usedDirs = new Uint32Array(G);
   const fsTime = { sec: time, nsec: 0 };
+  // One inode is built at a time, then copied into its table: a scratch buffer serves them all.
+  const scratch = new Uint8Array(isz);
   const baseInode = (mode: number, t: { a: Timespec; m: Timespec; c: Timespec }) => {
-    const raw = new Uint8Array(isz);
+    const raw = scratch.fill(0);
     const [a, ax] = encodeTime(clampTime(t.a, r.sde));
     const [m, mx] = encodeTime(clampTime(t.m, r.sde));
     const [c, cx] = encodeTime(clampTime(t.c, r.sde));
