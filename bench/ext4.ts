@@ -3,7 +3,9 @@
  * and `mke2fs -t ext4 -d DIR` in the same run, at the same filesystem size
  * (the one ingot's `--size auto` picks). Reports wall time, CPU (user+sys),
  * peak RSS (GNU time), the disk blocks the image file uses (du) and the load
- * average, plus e2fsck -fn of both images, and prints the ratios.
+ * average, plus e2fsck -fn of both images, and prints the ratios. The page
+ * cache is warmed with the tree before each run; rounds alternate which tool
+ * goes first (default 2 rounds).
  *
  *   node --import tsx bench/ext4.ts [DIR] [--out TMPDIR] [--rounds N]
  *
@@ -49,29 +51,43 @@ const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
 mkdirSync(out, { recursive: true });
 console.log(`tree: ${dir}: ${sh(`find ${JSON.stringify(dir)} | wc -l`)} entries, ` +
   `${(Number(sh(`du -sb ${JSON.stringify(dir)}`).split('\t')[0]) / 2 ** 30).toFixed(2)} GiB`);
-// Warm the page cache so neither tool pays for the first read of the tree.
-sh(`tar -cf - ${JSON.stringify(dir)} 2>/dev/null | cat > /dev/null`);
+// Warm the page cache before each run, so neither tool pays for the first read of the tree
+// (the other tool's 4-5 GB image may have pushed parts of it out).
+const warm = () => sh(`tar -cf - ${JSON.stringify(dir)} 2>/dev/null | cat > /dev/null`);
 
 const env = { ...process.env, SOURCE_DATE_EPOCH: '1700000000' };
 const ratios: { wall: number; cpu: number; du: number; rss: number }[] = [];
+let size = 0;
 for (let round = 1; round <= rounds; round++) {
   const a = join(out, 'ingot.img');
   const b = join(out, 'mke2fs.img');
   rmSync(a, { force: true });
   rmSync(b, { force: true });
-  const la = load();
-  const ri = timed(['node', built, 'mkfs', 'ext4', a, '--from-dir', dir, '--seed', 'bench'], { env });
-  if (ri.status !== 0) throw new Error(`ingot failed: ${ri.stderr}`);
-  const size = statSync(a).size;
-  const lb = load();
-  const rm = timed(['mke2fs', '-q', '-F', '-t', 'ext4', '-d', dir, b, `${size / 1024}k`], { env });
-  if (rm.status !== 0) throw new Error(`mke2fs failed: ${rm.stderr}`);
+  let la = '', lb = '';
+  const runIngot = () => {
+    warm();
+    la = load();
+    const r = timed(['node', built, 'mkfs', 'ext4', a, '--from-dir', dir, '--seed', 'bench'], { env });
+    if (r.status !== 0) throw new Error(`ingot failed: ${r.stderr}`);
+    size = statSync(a).size;
+    return r;
+  };
+  const runMke2fs = () => {
+    warm();
+    lb = load();
+    const r = timed(['mke2fs', '-q', '-F', '-t', 'ext4', '-d', dir, b, `${size / 1024}k`], { env });
+    if (r.status !== 0) throw new Error(`mke2fs failed: ${r.stderr}`);
+    return r;
+  };
+  // mke2fs gets the size ingot's `--size auto` chose, so ingot runs first once; later rounds alternate.
+  let ri: Timed, rm: Timed;
+  if (round % 2 === 1) { ri = runIngot(); rm = runMke2fs(); } else { rm = runMke2fs(); ri = runIngot(); }
   const fa = spawnSync('e2fsck', ['-fn', a], { encoding: 'utf8' }).status;
   const fb = spawnSync('e2fsck', ['-fn', b], { encoding: 'utf8' }).status;
   const row = (name: string, r: Timed, img: string, fsck: number | null, la: string) =>
     `| ${name} | ${r.wall.toFixed(1)} s | ${r.cpu.toFixed(1)} s | ${r.rssMB.toFixed(0)} MB | ${(duBytes(img) / 2 ** 20).toFixed(0)} MiB | ` +
     `${fsck === 0 ? 'clean' : `rc ${fsck}`} | ${la} |`;
-  console.log(`\nround ${round}: filesystem size ${(size / 2 ** 20).toFixed(0)} MiB`);
+  console.log(`\nround ${round} (${round % 2 === 1 ? 'ingot' : 'mke2fs'} first): filesystem size ${(size / 2 ** 20).toFixed(0)} MiB`);
   console.log('| tool | wall | CPU user+sys | peak RSS | du of image | e2fsck -fn | load avg before |\n|---|---|---|---|---|---|---|');
   console.log(row('ingot mkfs ext4 --from-dir', ri, a, fa, la));
   console.log(row('mke2fs -t ext4 -d', rm, b, fb, lb));
