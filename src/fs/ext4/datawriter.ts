@@ -30,7 +30,7 @@ export class DataWriter {
   constructor(
     private readonly target: BlockTarget,
     private readonly blockSize: number,
-    windowBytes = 8 << 20,
+    windowBytes = 2 << 20,
     private readonly concurrency = 16,
   ) {
     this.buf = new Uint8Array(Math.max(windowBytes, blockSize));

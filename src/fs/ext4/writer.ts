@@ -159,6 +159,13 @@ function seedWords(b: Uint8Array): Uint32Array {
 }
 
 const EXT_MAX = 32768;
+/**
+ * Bytes per data window. Small enough that a window read from the source files is still in the CPU
+ * caches when the kernel copies it into the image: measured on the 2-core builder, 2 MiB windows cut
+ * the wall time of a 74k-file tree by a quarter against 8 MiB ones (the copy into fresh page-cache
+ * pages is the largest kernel cost of the whole run).
+ */
+const DATA_WINDOW = 2 << 20;
 /** Inode field writers for the per-inode path. */
 const I = settersOf(InodeStruct);
 
@@ -358,7 +365,7 @@ async function writePlanned(target: BlockTarget, options: Ext4Options, r: Resolv
   }
   alloc.scanFree(0);
 
-  const writer = new DataWriter(target, B, 8 << 20, options.concurrency ?? 16);
+  const writer = new DataWriter(target, B, DATA_WINDOW, options.concurrency ?? 16);
   const time = r.time;
 
   // Journal (inode 8): contiguous blocks, only its superblock written.
