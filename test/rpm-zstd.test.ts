@@ -64,6 +64,14 @@ test('a payload abandoned half-way releases its worker, which then decodes the n
   assert.is(r.sha, createHash('sha256').update(readFileSync(join(dir, 'x'))).digest('hex'));
 });
 
+test('the worker starts in a process run with --input-type=module (workers inherit it: their boot code must be ESM-safe)', () => {
+  const pool = new URL('../src/rpm/decode-pool.ts', import.meta.url).href;
+  const code = `const { decodeInWorker } = await import(${JSON.stringify(pool)}); let n = 0;
+for await (const b of decodeInWorker('zstd', ${JSON.stringify(join(dir, 'x.zst'))}, 0)) n += b.length; console.log(n);`;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8' });
+  assert.is(out.trim(), String(12 << 20));
+});
+
 test('a truncated zstd frame is an RpmFormatError', async () => {
   const z = readFileSync(join(dir, 'x.zst'));
   writeFileSync(join(dir, 't.zst'), z.subarray(0, z.length >> 1));

@@ -10,9 +10,12 @@ import { createRequire } from 'node:module';
 import type { Compression } from './compression.js';
 import { SLOTS, SLOT_SIZE, type DecodeWorkerData, type FromWorker, type ToWorker } from './decode-worker.js';
 
-const BOOT = `const { workerData } = require('node:worker_threads');
-(async () => { if (workerData.tsx) (await import(workerData.tsx)).register(); await import(workerData.entry); })()
-  .catch((e) => { process.nextTick(() => { throw e; }); });`;
+// Evaluated as CommonJS or, when the process runs with --input-type=module, as ESM: only dynamic import() works in both.
+const BOOT = `(async () => {
+  const { workerData } = await import('node:worker_threads');
+  if (workerData.tsx) (await import(workerData.tsx)).register();
+  await import(workerData.entry);
+})().catch((e) => { process.nextTick(() => { throw e; }); });`;
 
 interface PoolWorker { worker: Worker; shared: SharedArrayBuffer }
 const idle: PoolWorker[] = [];
