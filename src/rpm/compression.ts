@@ -99,8 +99,9 @@ export async function* unzstd(raw: AsyncIterable<Uint8Array>, output: () => Buff
         if (used === dst.length) { yield dst; dst = await output(); used = 0; }
         if (consumed === 0 && produced === 0) break;
       }
-      if (used > 0) { yield dst.subarray(0, used); dst = await output(); used = 0; }
+      // A partly filled buffer waits for the next input chunk (fewer, fuller chunks downstream).
     }
+    if (used > 0) { yield dst.subarray(0, used); dst = await output(); used = 0; }
     // Drain what the decoder still holds for a complete input.
     for (;;) {
       const [ret, produced] = dctx.decompressStream(dst.subarray(used), Buffer.alloc(0));
