@@ -14,7 +14,7 @@
  */
 import { createRequire } from 'node:module';
 import type { ByteSource, Range } from '../src/disk/target.js';
-import { CHUNK, ImageFile, type FileWindow, clip, dataRuns, splitNonZero, withOutput, type DataRun, type RunSource } from './io.js';
+import { CHUNK, ImageFile, type BufferPool, type FileWindow, type PooledBuffer, clip, pooledDataRuns, splitNonZero, withOutput, type DataRun, type RunSource } from './io.js';
 
 /** Granularity of the zero scan: 64 KiB keeps it cheap and matches the default qcow2 cluster. */
 export const RAW_SCAN_BLOCK = 64 * 1024;
@@ -94,29 +94,59 @@ export class RawSource implements RunSource {
     return this.extents;
   }
 
-  async *dataRuns(blockSize: number): AsyncIterable<DataRun> {
+  async *dataRuns(blockSize: number, pool?: BufferPool): AsyncIterable<DataRun> {
     const ext = this.fsExtents();
     const ranges: Iterable<Range> = ext ?? [{ offset: 0, length: this.size }];
     const step = Math.max(blockSize, Math.floor(CHUNK / blockSize) * blockSize);
-    // The reads to make: extents widened to whole blocks, never a block twice.
-    const plan: Range[] = [];
+    // The reads to make: extents widened to whole blocks, never a block twice, packed into
+    // chunks of at most `step` bytes (small extents share one buffer: fewer buffers in flight).
+    const plan: { pieces: Range[]; length: number }[] = [];
     let doneTo = 0;
+    const addPiece = (piece: Range) => {
+      const last = plan[plan.length - 1];
+      if (last && last.length + piece.length <= step) { last.pieces.push(piece); last.length += piece.length; }
+      else plan.push({ pieces: [piece], length: piece.length });
+    };
     for (const r of ranges) {
       const start = Math.max(doneTo, Math.floor(r.offset / blockSize) * blockSize);
       const end = Math.min(this.size, Math.ceil((r.offset + r.length) / blockSize) * blockSize);
-      for (let off = start; off < end; off += step) plan.push({ offset: off, length: Math.min(step, end - off) });
+      for (let off = start; off < end; off += step) addPiece({ offset: off, length: Math.min(step, end - off) });
       doneTo = Math.max(doneTo, end);
     }
     // Read ahead a few chunks so the disk (and the thread pool) is never idle while runs are consumed.
-    const ahead: Promise<Buffer>[] = [];
-    const start = (r: Range) => { const b = Buffer.allocUnsafe(r.length); const p = this.read(b, r.offset).then(() => b); p.catch(() => undefined); return p; };
+    // With extents and a pool the runs point into recycled buffers (see pooledDataRuns).
+    const usePool = ext !== null && pool !== undefined && pool.size >= step;
+    const ahead: Promise<{ buf: Buffer; owner?: PooledBuffer }>[] = [];
+    const start = (c: { pieces: Range[]; length: number }) => {
+      const owner = usePool ? pool.get() : undefined;
+      const buf = owner ? owner.buf.subarray(0, c.length) : Buffer.allocUnsafe(c.length);
+      let at = 0;
+      const reads = c.pieces.map((r) => { const into = buf.subarray(at, at + r.length); at += r.length; return this.read(into, r.offset); });
+      const p = Promise.all(reads).then(() => ({ buf, owner }), (e: unknown) => { owner?.release(); throw e; });
+      p.catch(() => undefined);
+      return p;
+    };
     let next = 0;
     while (ahead.length < READ_AHEAD && next < plan.length) ahead.push(start(plan[next++]!));
-    for (let i = 0; i < plan.length; i++) {
-      const buf = await ahead.shift()!;
-      if (next < plan.length) ahead.push(start(plan[next++]!));
-      // Without extents holes are read too: copy out only the data so holes cost no memory.
-      for (const run of splitNonZero(buf, plan[i]!.offset, blockSize)) yield ext ? run : { ...run, data: Buffer.from(run.data!) };
+    try {
+      for (let i = 0; i < plan.length; i++) {
+        const { buf, owner } = await ahead.shift()!;
+        if (next < plan.length) ahead.push(start(plan[next++]!));
+        try {
+          let at = 0;
+          for (const piece of plan[i]!.pieces) {
+            const part = buf.subarray(at, at + piece.length);
+            at += piece.length;
+            // Without extents holes are read too: copy out only the data so holes cost no memory.
+            for (const run of splitNonZero(part, piece.offset, blockSize)) yield ext ? (owner ? { ...run, owner } : run) : { ...run, data: Buffer.from(run.data!) };
+          }
+        } finally {
+          owner?.release();
+        }
+      }
+    } finally {
+      // An abandoned iteration: let the reads still in flight finish before their buffers go back.
+      for (const p of ahead) p.then((x) => x.owner?.release(), () => undefined);
     }
   }
 
@@ -138,8 +168,8 @@ export class RawSource implements RunSource {
 /** Write `source` as a sparse raw file at `path` (the caller provides the temp path of an atomic output). */
 export async function writeRaw(source: ByteSource, path: string): Promise<void> {
   await withOutput(path, async (out) => {
-    for await (const run of dataRuns(source, RAW_SCAN_BLOCK)) {
-      if (run.data) await out.write(run.data, run.offset);
+    for await (const run of pooledDataRuns(source, RAW_SCAN_BLOCK)) {
+      if (run.data) await out.write(run.data, run.offset, run.owner);
     }
     await out.finish(source.size);
   });

@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { Struct } from '../src/binary/struct.js';
 import type { ByteSource, Range } from '../src/disk/target.js';
 import { ImageFormatError, ImageOptionError } from './errors.js';
-import { ImageFile, type FileWindow, clip, dataRuns, sourceDateEpoch, withOutput } from './io.js';
+import { ImageFile, type FileWindow, clip, pooledDataRuns, sourceDateEpoch, withOutput } from './io.js';
 
 /** Spec "Hard Disk Footer Format". */
 export const HardDiskFooter = new Struct('HardDiskFooter', 512, {
@@ -263,7 +263,7 @@ export async function writeVhd(source: ByteSource, path: string, opts: VhdWriteO
   const seed = opts.seed ?? '';
   await withOutput(path, async (out) => {
     if (fixed) {
-      for await (const run of dataRuns(source, 64 * 1024)) if (run.data) await out.write(run.data, run.offset);
+      for await (const run of pooledDataRuns(source, 64 * 1024)) if (run.data) await out.write(run.data, run.offset, run.owner);
       await out.write(buildFooter(size, DISK_TYPE_FIXED, 0xffffffffffffffffn, seed), size);
       await out.finish(size + 512);
       return;
@@ -277,7 +277,7 @@ export async function writeVhd(source: ByteSource, path: string, opts: VhdWriteO
     const bitmap = Buffer.alloc(bitmapBytes, 0xff); // every sector of an allocated block is present (as qemu writes them)
     let next = batOff + batBytes;
     let current = -1, currentStart = 0;
-    for await (const run of dataRuns(source, 64 * 1024)) {
+    for await (const run of pooledDataRuns(source, 64 * 1024)) {
       for (let i = 0; i < run.length;) {
         const p = run.offset + i;
         const b = Math.floor(p / bs);
@@ -289,7 +289,7 @@ export async function writeVhd(source: ByteSource, path: string, opts: VhdWriteO
           next += bitmapBytes + bs;
         }
         const len = Math.min((b + 1) * bs - p, run.length - i);
-        await out.write(run.data!.subarray(i, i + len), currentStart + bitmapBytes + (p - b * bs));
+        await out.write(run.data!.subarray(i, i + len), currentStart + bitmapBytes + (p - b * bs), run.owner);
         i += len;
       }
     }

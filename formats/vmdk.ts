@@ -16,7 +16,7 @@ import { Struct } from '../src/binary/struct.js';
 import type { ByteSource, Range } from '../src/disk/target.js';
 import { deflateZlib, inflateZlib } from './codec.js';
 import { ImageFormatError, ImageOptionError } from './errors.js';
-import { ImageFile, type FileWindow, clip, dataRuns, orderedParallel, withOutput } from './io.js';
+import { ImageFile, type FileWindow, clip, dataRuns, orderedParallel, pooledDataRuns, withOutput } from './io.js';
 import { RawSource } from './raw.js';
 
 export const SPARSE_MAGIC = 0x564d444b; // "KDMV" little-endian
@@ -399,14 +399,14 @@ export async function writeVmdk(source: ByteSource, path: string, opts: VmdkWrit
       let gtIndex = -1;
       let gt = Buffer.alloc(GTES * 4);
       const flushGt = async () => { if (gtIndex >= 0) await out.write(gt, (gtStart + gtIndex * gtSectors) * SECTOR); };
-      for await (const run of dataRuns(source, gb)) {
+      for await (const run of pooledDataRuns(source, gb)) {
         for (let i = 0; i < run.length; i += gb) {
           const g = (run.offset + i) / gb;
           const gi = Math.floor(g / GTES);
           if (gi !== gtIndex) { await flushGt(); gtIndex = gi; gt = Buffer.alloc(GTES * 4); }
           gt.writeUInt32LE(next, (g % GTES) * 4);
           const data = run.data!.subarray(i, Math.min(run.length, i + gb));
-          await out.write(data, next * SECTOR);
+          await out.write(data, next * SECTOR, run.owner);
           next += GRAIN_SECTORS;
         }
       }
