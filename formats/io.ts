@@ -1,13 +1,12 @@
 /**
- * The I/O layer shared by every format: bounded reads from an image file
- * (a read outside the file is a typed error, never a silent short read),
- * zero detection, the data-run iterator writers consume, and a coalescing
- * positioned writer for outputs.
+ * The I/O layer shared by every format: zero detection, the data-run
+ * iterator writers consume, recycled read buffers, and a coalescing
+ * positioned writer for outputs. Image files are read through src/disk's
+ * FileSource (bounds-checked reads, SEEK_DATA allocation map).
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import type { ByteSource, Range } from '../src/disk/target.js';
 import { IntervalSet } from '../src/util/intervals.js';
-import { ImageFormatError } from './errors.js';
 
 /** Default read size for streaming passes: large enough to amortise syscalls, small enough for RSS. */
 export const CHUNK = 4 * 1024 * 1024;
@@ -77,65 +76,6 @@ export function isZero(b: Uint8Array): boolean {
     if (Buffer.compare(part, zeros(part.length).subarray(0, part.length)) !== 0) return false;
   }
   return true;
-}
-
-/** A byte window of a file: a container member read in place. */
-export interface FileWindow { offset: number; size: number; label: string }
-
-/** A read-only image file with bounds-checked positioned reads. */
-export class ImageFile {
-  private constructor(readonly fh: FileHandle, readonly path: string, readonly size: number, readonly base: number) {}
-
-  /**
-   * Open `path`, or a window of it (a member stored inside a tar or zip): then
-   * offsets and the size are relative to the window and `path` names the member.
-   */
-  static async open(path: string, window?: FileWindow): Promise<ImageFile> {
-    const fh = await open(path, 'r');
-    try {
-      const st = await fh.stat();
-      if (!st.isFile() && !st.isBlockDevice()) {
-        throw new ImageFormatError('IMAGE_NOT_A_FILE', 'not a regular file', { file: path });
-      }
-      if (window) {
-        if (window.offset < 0 || window.offset + window.size > st.size) {
-          throw new ImageFormatError('IMAGE_OUT_OF_RANGE', `member ${window.label} lies outside the file`, { file: path, offset: window.offset });
-        }
-        return new ImageFile(fh, `${path}[${window.label}]`, window.size, window.offset);
-      }
-      return new ImageFile(fh, path, st.size, 0);
-    } catch (e) { await fh.close(); throw e; }
-  }
-
-  /** Read exactly `len` bytes at `pos`; a range outside the file is a typed error naming `what`. */
-  async readExact(pos: number, len: number, what: string, into?: Buffer): Promise<Buffer> {
-    if (!Number.isSafeInteger(pos) || pos < 0 || len < 0 || pos + len > this.size) {
-      throw new ImageFormatError('IMAGE_OUT_OF_RANGE', `${what} (${len} bytes) lies outside the ${this.size}-byte file`, {
-        file: this.path, offset: pos,
-      });
-    }
-    const buf = into ?? Buffer.allocUnsafe(len);
-    await this.fill(buf, pos, len);
-    return buf;
-  }
-
-  /** Read up to `len` bytes at `pos` into `buf`; bytes past the end of the file read as zeros. */
-  async readPadded(buf: Uint8Array, pos: number, len = buf.length): Promise<void> {
-    const n = Math.max(0, Math.min(len, this.size - pos));
-    if (n > 0) await this.fill(buf, pos, n);
-    if (n < len) buf.fill(0, n, len);
-  }
-
-  private async fill(buf: Uint8Array, pos: number, len: number): Promise<void> {
-    let done = 0;
-    while (done < len) {
-      const { bytesRead } = await this.fh.read(buf, done, len - done, this.base + pos + done);
-      if (bytesRead === 0) throw new ImageFormatError('IMAGE_TRUNCATED', 'file shrank while reading', { file: this.path, offset: pos + done });
-      done += bytesRead;
-    }
-  }
-
-  close(): Promise<void> { return this.fh.close(); }
 }
 
 /** Zero-fill helper for sources: read `buf` fully, clipped at `size`. Returns the clipped length. */

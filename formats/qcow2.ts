@@ -21,7 +21,8 @@ import type { ByteSource, Range } from '../src/disk/target.js';
 import { IntervalSet } from '../src/util/intervals.js';
 import { compressCluster, decompressCluster, type ClusterCodec } from './codec.js';
 import { BackingChainError, ImageFormatError, ImageOptionError } from './errors.js';
-import { ImageFile, type FileWindow, clip, dataRuns, diffRuns, orderedParallel, pooledDataRuns, withOutput, type DataRun } from './io.js';
+import { clip, dataRuns, diffRuns, orderedParallel, pooledDataRuns, withOutput, type DataRun } from './io.js';
+import { FileSource, type FileWindow } from '../src/disk/file.js';
 
 export const QCOW_MAGIC = 0x514649fb; // "QFI\xfb"
 
@@ -98,7 +99,7 @@ export class Qcow2Image implements ByteSource {
   private lastCompressed: { host: number; data: Buffer } | null = null;
 
   private constructor(
-    readonly file: ImageFile,
+    readonly file: FileSource,
     private readonly h: ReturnType<typeof QcowHeader.decode>,
     private readonly l1: Buffer,
     readonly codec: ClusterCodec,
@@ -118,7 +119,7 @@ export class Qcow2Image implements ByteSource {
   get dirty(): boolean { return (this.h.incompatible_features & INCOMPAT_DIRTY) !== 0n; }
 
   static async open(path: string, openBacking: BackingOpener, chain: string[] = [], window?: FileWindow): Promise<Qcow2Image> {
-    const file = await ImageFile.open(path, window);
+    const file = await FileSource.open(path, window);
     try {
       return await Qcow2Image.parse(file, openBacking, chain);
     } catch (e) {
@@ -127,7 +128,7 @@ export class Qcow2Image implements ByteSource {
     }
   }
 
-  private static async parse(file: ImageFile, openBacking: BackingOpener, chain: string[]): Promise<Qcow2Image> {
+  private static async parse(file: FileSource, openBacking: BackingOpener, chain: string[]): Promise<Qcow2Image> {
     const ctx = { file: file.path };
     const err = (code: string, msg: string, offset?: number | bigint, field?: string) =>
       new ImageFormatError(code, msg, { ...ctx, offset, field });

@@ -1,9 +1,8 @@
 /**
  * raw: the disk bytes as they are.
  *
- * Allocation map: Node has no SEEK_DATA/SEEK_HOLE, so the file's data
- * extents come from lseek(2) through fs-ext (a small native addon built from
- * source); holes are then never read. Where that is unavailable (the addon
+ * Allocation map: the file's data extents from SEEK_DATA/SEEK_HOLE
+ * (src/disk's FileSource); holes are then never read. Where that is unavailable (the addon
  * failed to build, or the filesystem answers EINVAL) the file is scanned in
  * large reads and all-zero blocks are dropped — reading a hole costs the
  * kernel a zero-page copy, no disk I/O. Inside data extents zero blocks are
@@ -12,68 +11,26 @@
  * The writer produces a sparse file: only non-zero blocks are written, the
  * rest stays a hole (the file is truncated to the virtual size).
  */
-import { createRequire } from 'node:module';
 import type { ByteSource, Range } from '../src/disk/target.js';
-import { CHUNK, ImageFile, type BufferPool, type FileWindow, type PooledBuffer, clip, pooledDataRuns, splitNonZero, withOutput, type DataRun, type RunSource } from './io.js';
+import { CHUNK, type BufferPool, type PooledBuffer, clip, pooledDataRuns, splitNonZero, withOutput, type DataRun, type RunSource } from './io.js';
+import { FileSource, type FileWindow } from '../src/disk/file.js';
 
 /** Granularity of the zero scan: 64 KiB keeps it cheap and matches the default qcow2 cluster. */
 export const RAW_SCAN_BLOCK = 64 * 1024;
-const SEEK_DATA = 3, SEEK_HOLE = 4; // Linux <unistd.h>
 const READ_AHEAD = 4;
-
-type SeekFn = (fd: number, offset: number, whence: number) => number;
-let seekSync: SeekFn | null | undefined;
-function lseek(): SeekFn | null {
-  if (seekSync === undefined) {
-    try {
-      seekSync = (createRequire(import.meta.url)('fs-ext') as { seekSync: SeekFn }).seekSync;
-    } catch {
-      seekSync = null;
-    }
-  }
-  return seekSync;
-}
-
-/** Data extents of [base, base+size) of `fd` by SEEK_DATA/SEEK_HOLE, or null when the system cannot tell. */
-export function dataExtents(fd: number, base: number, size: number): Range[] | null {
-  const seek = lseek();
-  if (!seek || process.platform !== 'linux') return null;
-  const out: Range[] = [];
-  let pos = base;
-  const end = base + size;
-  try {
-    while (pos < end) {
-      let d: number;
-      try {
-        d = seek(fd, pos, SEEK_DATA);
-      } catch (e) {
-        if ((e as { code?: string }).code === 'ENXIO') break; // no data after pos
-        throw e;
-      }
-      if (d >= end) break;
-      const h = Math.min(end, seek(fd, d, SEEK_HOLE));
-      if (h <= d) return null;
-      out.push({ offset: d - base, length: h - d });
-      pos = h;
-    }
-  } catch {
-    return null;
-  }
-  return out;
-}
 
 export class RawSource implements RunSource {
   readonly format = 'raw';
   private extents: Range[] | null | undefined;
-  private constructor(readonly file: ImageFile, readonly size: number, private readonly base: number) {}
+  private constructor(readonly file: FileSource, readonly size: number, private readonly base: number) {}
 
   /** A raw image file, or a window of one (a stored tar/zip member). */
   static async open(path: string, window?: FileWindow): Promise<RawSource> {
-    return RawSource.fromFile(await ImageFile.open(path, window));
+    return RawSource.fromFile(await FileSource.open(path, window));
   }
 
   /** The whole of `file`, or `size` bytes of it from `offset` (a flat VMDK extent). */
-  static fromFile(file: ImageFile, part?: { offset: number; size: number }): RawSource {
+  static fromFile(file: FileSource, part?: { offset: number; size: number }): RawSource {
     return new RawSource(file, part?.size ?? file.size, part?.offset ?? 0);
   }
 
@@ -88,8 +45,7 @@ export class RawSource implements RunSource {
   /** The file system's data extents (in this source's coordinates), or null. */
   private fsExtents(): Range[] | null {
     if (this.extents === undefined) {
-      const ext = dataExtents(this.file.fh.fd, this.file.base + this.base, Math.min(this.size, Math.max(0, this.file.size - this.base)));
-      this.extents = ext;
+      this.extents = this.file.dataExtents(this.base, this.size);
     }
     return this.extents;
   }

@@ -19,7 +19,8 @@ import { createHash } from 'node:crypto';
 import { Struct } from '../src/binary/struct.js';
 import type { ByteSource, Range } from '../src/disk/target.js';
 import { ImageFormatError, ImageOptionError } from './errors.js';
-import { ImageFile, type FileWindow, clip, pooledDataRuns, sourceDateEpoch, withOutput } from './io.js';
+import { clip, pooledDataRuns, sourceDateEpoch, withOutput } from './io.js';
+import { FileSource, type FileWindow } from '../src/disk/file.js';
 
 /** Spec "Hard Disk Footer Format". */
 export const HardDiskFooter = new Struct('HardDiskFooter', 512, {
@@ -95,7 +96,7 @@ export function vhdGeometry(size: number): { cylinders: number; heads: number; s
 export class VhdImage implements ByteSource {
   readonly format = 'vhd';
   private constructor(
-    readonly file: ImageFile,
+    readonly file: FileSource,
     readonly size: number,
     readonly diskType: number,
     private readonly bat: Uint32Array | null,
@@ -107,11 +108,11 @@ export class VhdImage implements ByteSource {
   get subformat(): string { return this.diskType === DISK_TYPE_FIXED ? 'fixed' : 'dynamic'; }
 
   static async open(path: string, window?: FileWindow): Promise<VhdImage> {
-    const file = await ImageFile.open(path, window);
+    const file = await FileSource.open(path, window);
     try { return await VhdImage.parse(file); } catch (e) { await file.close(); throw e; }
   }
 
-  private static async parse(file: ImageFile): Promise<VhdImage> {
+  private static async parse(file: FileSource): Promise<VhdImage> {
     const ctx = { file: file.path };
     if (file.size < 512) throw new ImageFormatError('VHD_TRUNCATED', 'file too short for a VHD footer', { ...ctx, offset: 0 });
     // The footer is the last sector; dynamic disks also keep a copy at offset 0.
