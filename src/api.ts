@@ -1,7 +1,7 @@
 /**
  * ingot's public API: everything the CLI does, for tools that embed it.
  *
- *   import { build, convert, inspect, boot } from 'ingot';
+ *   import { build, compose, convert, inspect, boot } from 'ingot';
  *
  * Every function writes its outputs atomically (temp file + rename) and
  * throws an `IngotError` subclass carrying file/offset/field context.
@@ -20,6 +20,9 @@ export type { ImageSpec, ImageSpecInput } from './spec/model.js';
 export { IngotError, UsageError, AbortedError, PathEscapeError, MissingToolError } from './errors.js';
 export { loadSpec } from './spec/index.js';
 export { normalizeSpec } from './spec/model.js';
+export { compose, ComposeError, loadComposeConfig, parseComposeConfig, ComposeConfigError, parseShard, shardOf, ShardError } from './compose/index.js';
+export type { ComposeOptions, ComposeResult, ComposeProgressEvent, ImageFailure, ComposeConfig, ComposeImageType, ComposeImage, ComposeInfo, ImagesJson, ComposeStatus, Shard, SharingStats } from './compose/index.js';
+export { mergeComposes, ComposeMergeError, type MergeOptions, type MergeResult } from './compose/merge.js';
 
 /** Build an image from a spec file, an ImageSpec, or (with `defaultRepo`) the default image. */
 export function build(opts: BuildOptions): Promise<BuildResult> {

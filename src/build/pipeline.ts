@@ -9,7 +9,7 @@ import { mkdirSync, rmSync, statSync, createReadStream } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { AbortedError, IngotError } from '../errors.js';
-import { loadRepos, type RepoConfig, type RepoSet } from '../repo/index.js';
+import { loadRepos, type LoadOptions, type RepoConfig, type RepoSet } from '../repo/index.js';
 import { resolve as resolveDeps, type PackageRef } from '../solve/index.js';
 import { openRpm, type RpmPackage } from '../rpm/reader.js';
 import { ContentStore } from '../tree/content-store.js';
@@ -78,6 +78,26 @@ export interface BuildOptions {
   lenientOwners?: boolean;
   /** Repository directory for the default image (the fixture repository); required when `spec` is undefined. */
   defaultRepo?: string;
+  /** Directory that relative paths of an ImageSpec object (extra files) are resolved against (default: the spec file's, else the cwd). */
+  specDir?: string;
+  /** Hooks through which several builds (a compose) share metadata, downloads and unpacked payloads. */
+  sharing?: BuildSharing;
+}
+
+/**
+ * What a compose shares between the images it builds. Every hook is
+ * optional; a plain build uses none and behaves as if each did the obvious
+ * thing (load, fetch, open, store privately).
+ */
+export interface BuildSharing {
+  /** Repository sets, loaded once per distinct configuration and architecture. */
+  loadRepos?(configs: RepoConfig[], opts: LoadOptions): Promise<RepoSet>;
+  /** Run `fn` with exclusive use of `repos` (dependency resolution may extend its pool). */
+  exclusive?<T>(repos: RepoSet, fn: () => Promise<T>): Promise<T>;
+  /** Open a downloaded package; may return one whose payload replays from a compose-wide content cache. */
+  openPackage?(path: string): Promise<RpmPackage>;
+  /** The store the unpacker puts payload contents into (may hand back contents already cached). */
+  unpackStore?(store: ContentStore): ContentStore;
 }
 
 export interface OutputFile { format: string; path: string; size: number; sha256: string }
@@ -170,11 +190,15 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   // Resolve.
   check(signal);
   progress({ stage: 'resolve' });
-  const repos: RepoSet = await loadRepos(repoConfigs(spec, opts.repos ?? []), { arch: spec.arch, cacheDir: opts.cacheDir, releasever: spec.os?.version });
-  const resolution = await resolveDeps(repos, {
+  const sharing = opts.sharing ?? {};
+  const loadOpts: LoadOptions = { arch: spec.arch, cacheDir: opts.cacheDir, releasever: spec.os?.version };
+  const configs = repoConfigs(spec, opts.repos ?? []);
+  const repos: RepoSet = await (sharing.loadRepos ? sharing.loadRepos(configs, loadOpts) : loadRepos(configs, loadOpts));
+  const solve = () => resolveDeps(repos, {
     specs: requestSpecs(spec, repos, warnings), arch: spec.arch, weakDeps: spec.packages.weakDeps,
     groupPackageTypes: spec.packages.groups.some((g) => g.optional) ? ['mandatory', 'default', 'optional'] : undefined,
   });
+  const resolution = await (sharing.exclusive ? sharing.exclusive(repos, solve) : solve());
   const byNevra = new Map(resolution.install.map((p) => [p.nevra, p]));
   const ordered: PackageRef[] = resolution.order.map((n) => byNevra.get(n)!).filter(Boolean);
   log.info(`resolved ${ordered.length} packages`);
@@ -210,13 +234,14 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     const pkgs: RpmPackage[] = [];
     let epoch = sourceDateEpoch ?? 0;
     for (const p of ordered) {
-      const pkg = await openRpm(paths.get(p.nevra)!);
+      const file = paths.get(p.nevra)!;
+      const pkg = await (sharing.openPackage ? sharing.openPackage(file) : openRpm(file));
       pkgs.push(pkg);
       if (sourceDateEpoch === undefined) epoch = Math.max(epoch, pkg.info.buildtime ?? 0);
     }
     tree.defaultTime = { sec: epoch, nsec: 0 };
     const accounts = new AccountTracker(tree, Math.floor(epoch / 86400));
-    const unpacker = new Unpacker(tree, store, () => accounts.resolver(), {
+    const unpacker = new Unpacker(tree, sharing.unpackStore ? sharing.unpackStore(store) : store, () => accounts.resolver(), {
       excludeDocs: spec.packages.excludeDocs, instLangs: spec.packages.instLangs, sourceDateEpoch: epoch,
       deferOwners: true, lenientOwners: opts.lenientOwners ?? false,
     });
@@ -232,8 +257,6 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     }
     warnings.push(...unpacker.warnings, ...accounts.warnings);
     lap('unpack');
-
-
 
     // Identity: a seed from the spec and the exact package set, so rebuilds are byte-identical.
     const seed = opts.seed ?? createHash('sha256')
@@ -256,7 +279,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     warnings.push(...configured0.warnings.filter((w) => !spec.warnings.includes(w)));
     await configureAccounts(tree, await accounts.accounts(), spec, seed);
     accounts.finish();
-    await applyExtraFiles(tree, spec.files, typeof opts.spec === 'string' ? dirname(resolvePath(opts.spec)) : process.cwd());
+    await applyExtraFiles(tree, spec.files, opts.specDir ?? (typeof opts.spec === 'string' ? dirname(resolvePath(opts.spec)) : process.cwd()));
     const configured = changedPaths(before, tree);
     lap('configure');
 
