@@ -366,21 +366,26 @@ export class Solver {
   /** Decide `lit`; `alts` (packages, the first one is lit's) opens a branch for minimisation. */
   private step(lit: number, alts?: number[]): StepResult {
     this.decisions++;
-    if (DEBUG) console.error(`decide ${lit > 0 ? '' : '!'}${this.varPkg[Math.abs(lit)] >= 0 ? this.pool.nevra(this.varPkg[Math.abs(lit)]) : `aux${Math.abs(lit)}`} at ${this.sat.decisionLevel + 1}${alts && alts.length > 1 ? ` branch [${alts.map((p) => this.pool.nevra(p)).join(' ')}]` : ''}`);
+    if (DEBUG) console.error(`decide ${this.litName(lit)} at ${this.sat.decisionLevel + 1}${alts && alts.length > 1 ? ` branch [${alts.map((p) => this.pool.nevra(p)).join(' ')}]` : ''}`);
     if (alts && alts.length > 1) this.branches.push({ alts, tried: alts.map((_, i) => i === 0), level: this.sat.decisionLevel });
     this.sat.decide(lit);
     const c = this.sat.propagate();
     if (c < 0) return 'ok';
     const ok = this.sat.resolveConflict(c);
     if (DEBUG) {
-      const lc = this.sat.clauses[this.sat.clauses.length - 1];
-      const nm = (l: number) => `${l > 0 ? '' : '!'}${this.varPkg[Math.abs(l)] >= 0 ? this.pool.nevra(this.varPkg[Math.abs(l)]) : `aux${Math.abs(l)}`}`;
-      console.error(`conflict in ${[...this.sat.clauses[c]].map(nm).join(' | ')} (${this.sat.info[c]?.kind}) → level ${this.sat.decisionLevel}, learned ${[...lc].map(nm).join(' | ')}`);
+      const clause = (id: number) => [...this.sat.clauses[id]].map((l) => this.litName(l)).join(' | ');
+      console.error(`conflict in ${clause(c)} (${this.sat.info[c]?.kind}) → level ${this.sat.decisionLevel}, learned ${clause(this.sat.clauses.length - 1)}`);
     }
     // branches whose decision was undone by the backjump are gone (libsolv's revert)
     const lvl = this.sat.decisionLevel, b = this.branches;
     while (b.length && b[b.length - 1].level >= lvl) b.pop();
     return ok ? 'backjumped' : 'unsat';
+  }
+
+  /** A literal as a package NEVRA (or auxiliary variable), for INGOT_SOLVER_DEBUG traces. */
+  private litName(l: number): string {
+    const v = Math.abs(l), p = this.varPkg[v];
+    return `${l < 0 ? '!' : ''}${p >= 0 ? this.pool.nevra(p) : `aux${v}`}`;
   }
 
   /** Decide the first of the chosen literals, remembering the package alternatives as a branch. */
@@ -578,7 +583,7 @@ export class Solver {
         const pre = this.choose(cands, PolicyMode.ChooseNoReorder);
         if (pre.length > 1) { if (!postponed) postponed = i + 1; continue; }
       }
-      if (DEBUG) console.error(`rule ${i} of ${this.pool.nevra(this.scanKeyed[i].owner)}: ${[...this.sat.clauses[this.scanList[i]]].map((l) => (l < 0 ? '!' : '') + (this.varPkg[Math.abs(l)] >= 0 ? this.pool.nevra(this.varPkg[Math.abs(l)]) : 'aux' + Math.abs(l)) + '=' + this.sat.litValue(l) + '@' + this.sat.level[Math.abs(l)]).join(' | ')} cands ${cands.length}`);
+      if (DEBUG) console.error(`rule ${i} of ${this.pool.nevra(this.scanKeyed[i].owner)}: ${[...this.sat.clauses[this.scanList[i]]].map((l) => `${this.litName(l)}=${this.sat.litValue(l)}@${this.sat.level[Math.abs(l)]}`).join(' | ')}`);
       const r = this.stepChosen(this.choose(cands, PolicyMode.Choose));
       if (r === 'unsat' || (r === 'backjumped' && this.sat.decisionLevel < startLevel)) return r;
       n = -1; // something changed: look at every rule again
