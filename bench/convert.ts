@@ -3,15 +3,20 @@
  * incompressible, half text-like, in 1 MiB extents spread over the disk) is
  * converted to qcow2, compressed qcow2, vmdk, vhd and raw.xz by ingot and by
  * the native tool (qemu-img convert; xz -T2) on the same input in the same
- * run. Reports wall time, the ratio ingot/native and peak RSS (GNU time).
+ * run. Prints wall and CPU (user+sys) time of both sides, the wall ratio
+ * ingot/native, peak RSS and the output sizes, plus the load average.
  *
- *   node --import tsx bench/convert.ts [--size-gib 8] [--data-gib 1.5] [--dir /tmp/ingot-bench] [--only qcow2,vhd]
+ *   node --import tsx bench/convert.ts [--small] [--runs N] [--only qcow2,vhd,...]
+ *        [--size-gib 8] [--data-gib 1.5] [--dir /tmp/ingot-bench] [--no-build]
+ *
+ * --small: 2 GiB virtual with 0.375 GiB data (same ratio), a quick run.
+ * --runs N: each side N times (alternating), the best wall time counts.
  *
  * Targets (issue 4): uncompressed ≤ 1.0× qemu-img, compressed ≤ 1.2×, RSS ≤ 200 MB.
  */
 import { spawnSync } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,10 +25,13 @@ const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1]! : def;
 };
+const flag = (name: string) => process.argv.includes(`--${name}`);
 const GiB = 1024 ** 3, MiB = 1024 ** 2;
-const size = Math.round(Number(arg('size-gib', '8')) * GiB);
-const data = Math.round(Number(arg('data-gib', '1.5')) * GiB);
+const small = flag('small');
+const size = Math.round(Number(arg('size-gib', small ? '2' : '8')) * GiB);
+const data = Math.round(Number(arg('data-gib', small ? '0.375' : '1.5')) * GiB);
 const dir = arg('dir', '/tmp/ingot-bench');
+const runs = Math.max(1, Number(arg('runs', '1')));
 const only = arg('only', '').split(',').filter(Boolean);
 mkdirSync(dir, { recursive: true });
 const input = join(dir, `in-${size}-${data}.raw`);
@@ -45,49 +53,63 @@ function makeInput(): void {
   closeSync(fd);
 }
 
-interface Result { wall: number; rssMB: number }
+interface Result { wall: number; cpu: number; rssMB: number }
 function timed(cmd: string[], outFile?: string): Result {
-  const args = ['-f', '%e %M', ...cmd];
-  const r = spawnSync('/usr/bin/time', args, {
-    encoding: 'utf8', stdio: ['ignore', outFile ? openSync(outFile, 'w') : 'ignore', 'pipe'],
+  const out = outFile ? openSync(outFile, 'w') : 'ignore';
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', ...cmd], {
+    encoding: 'utf8', stdio: ['ignore', out, 'pipe'],
     env: { ...process.env, SOURCE_DATE_EPOCH: '0' },
   });
-  const last = r.stderr.trim().split('\n').pop() ?? '';
-  const [wall, rss] = last.split(' ').map(Number);
-  if (r.status !== 0 || wall === undefined || Number.isNaN(wall)) throw new Error(`${cmd.join(' ')} failed: ${r.stderr}`);
-  return { wall: wall!, rssMB: Math.round(rss! / 1024) };
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (typeof out === 'number') closeSync(out);
+  const [rss, u, s] = (r.stderr.trim().split('\n').pop() ?? '').split(' ').map(Number);
+  if (r.status !== 0 || rss === undefined || Number.isNaN(rss)) throw new Error(`${cmd.join(' ')} failed: ${r.stderr}`);
+  return { wall, cpu: u! + s!, rssMB: Math.round(rss / 1024) };
 }
+
+/** Bytes the file occupies on disk (holes excluded). */
+const allocated = (p: string) => statSync(p).blocks * 512;
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 const ingot = (args: string[]) => [process.execPath, join(ROOT, 'bin', 'ingot.js'), ...args];
 interface Case { name: string; compressed: boolean; ours: (out: string) => string[]; native: (out: string) => { cmd: string[]; stdout?: boolean }; ext: string }
+const qemu = (extra: string[], fmt: string) => (o: string) => ({ cmd: ['qemu-img', 'convert', ...extra, '-f', 'raw', '-O', fmt, input, o] });
 const cases: Case[] = [
-  { name: 'qcow2', compressed: false, ext: 'qcow2', ours: (o) => ingot(['convert', '-O', 'qcow2', input, o]), native: (o) => ({ cmd: ['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', input, o] }) },
-  { name: 'qcow2 -c', compressed: true, ext: 'qcow2', ours: (o) => ingot(['convert', '-c', '-O', 'qcow2', input, o]), native: (o) => ({ cmd: ['qemu-img', 'convert', '-c', '-f', 'raw', '-O', 'qcow2', input, o] }) },
-  { name: 'vmdk', compressed: false, ext: 'vmdk', ours: (o) => ingot(['convert', '-O', 'vmdk', input, o]), native: (o) => ({ cmd: ['qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk', input, o] }) },
-  { name: 'vhd', compressed: false, ext: 'vhd', ours: (o) => ingot(['convert', '-O', 'vhd', input, o]), native: (o) => ({ cmd: ['qemu-img', 'convert', '-f', 'raw', '-O', 'vpc', input, o] }) },
+  { name: 'qcow2', compressed: false, ext: 'qcow2', ours: (o) => ingot(['convert', '-O', 'qcow2', input, o]), native: qemu([], 'qcow2') },
+  { name: 'qcow2-c', compressed: true, ext: 'qcow2', ours: (o) => ingot(['convert', '-c', '-O', 'qcow2', input, o]), native: qemu(['-c'], 'qcow2') },
+  { name: 'vmdk', compressed: false, ext: 'vmdk', ours: (o) => ingot(['convert', '-O', 'vmdk', input, o]), native: qemu([], 'vmdk') },
+  { name: 'vhd', compressed: false, ext: 'vhd', ours: (o) => ingot(['convert', '-O', 'vhd', input, o]), native: qemu([], 'vpc') },
   { name: 'raw.xz', compressed: true, ext: 'raw.xz', ours: (o) => ingot(['convert', '-O', 'raw.xz', '--threads', '2', input, o]), native: () => ({ cmd: ['xz', '-T2', '-c', input], stdout: true }) },
 ];
 
-// Measure the compiled CLI (what `npm install` gives users), not tsx's on-the-fly compilation.
-const build = spawnSync('npx', ['tsc', '-p', join(ROOT, 'tsconfig.json')], { encoding: 'utf8' });
-if (build.status !== 0) throw new Error(`tsc failed: ${build.stdout}${build.stderr}`);
+if (!flag('no-build')) {
+  // Measure the compiled CLI (what `npm install` gives users), not tsx's on-the-fly compilation.
+  const build = spawnSync('npx', ['tsc', '-p', join(ROOT, 'tsconfig.json')], { encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`tsc failed: ${build.stdout}${build.stderr}`);
+}
 makeInput();
 // Warm the page cache with the data once, so neither side pays the first read from disk.
 spawnSync('sh', ['-c', 'cat "$1" > /dev/null', 'sh', input]);
-console.log(`input: ${input} (${size / GiB} GiB virtual, ${(data / GiB).toFixed(2)} GiB data); load ${spawnSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).stdout.trim()}`);
-console.log('| output | ingot s | native s | ratio | target | ingot RSS MB | native RSS MB |');
-console.log('|---|---|---|---|---|---|---|');
+console.log(`input: ${input} (${size / GiB} GiB virtual, ${(data / GiB).toFixed(3)} GiB data), best of ${runs}; load ${loadavg()}`);
+console.log('| output | ingot wall s | native wall s | ratio | target | ingot CPU s | native CPU s | ingot RSS MB | native RSS MB | alloc MiB ingot/native | load |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 const rows: unknown[] = [];
+const best = (a: Result | undefined, b: Result) => (!a || b.wall < a.wall ? b : a);
 for (const c of cases) {
   if (only.length && !only.includes(c.name)) continue;
   const a = join(dir, `ingot.${c.ext}`), b = join(dir, `native.${c.ext}`);
-  const nat = c.native(b);
-  const n = timed(nat.cmd, nat.stdout ? b : undefined);
-  const o = timed(c.ours(a));
-  const ratio = o.wall / n.wall;
+  let n: Result | undefined, o: Result | undefined;
+  for (let i = 0; i < runs; i++) {
+    const nat = c.native(b);
+    n = best(n, timed(nat.cmd, nat.stdout ? b : undefined));
+    o = best(o, timed(c.ours(a)));
+  }
+  const ratio = o!.wall / n!.wall;
   const target = c.compressed ? 1.2 : 1.0;
-  console.log(`| ${c.name} | ${o.wall.toFixed(2)} | ${n.wall.toFixed(2)} | ${ratio.toFixed(2)}× | ≤${target}× ${ratio <= target ? 'met' : 'MISSED'} | ${o.rssMB} | ${n.rssMB} |`);
-  rows.push({ case: c.name, ingot: o, native: n, ratio, sizes: { ingot: statSync(a).size, native: statSync(b).size } });
+  const sizes = { ingot: allocated(a), native: allocated(b) };
+  console.log(`| ${c.name} | ${o!.wall.toFixed(2)} | ${n!.wall.toFixed(2)} | ${ratio.toFixed(2)}× | ≤${target}× ${ratio <= target ? 'met' : 'MISSED'} | ${o!.cpu.toFixed(2)} | ${n!.cpu.toFixed(2)} | ${o!.rssMB} | ${n!.rssMB} | ${(sizes.ingot / MiB).toFixed(0)}/${(sizes.native / MiB).toFixed(0)} | ${loadavg()} |`);
+  rows.push({ case: c.name, ingot: o, native: n, ratio, allocated: sizes });
   rmSync(a, { force: true }); rmSync(b, { force: true });
 }
-console.log(JSON.stringify(rows));
+if (flag('json')) console.log(JSON.stringify(rows));

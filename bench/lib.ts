@@ -1,7 +1,7 @@
 /** Shared benchmark helpers: timing a command with GNU time (wall, CPU, peak RSS). */
 import { spawnSync } from 'node:child_process';
 
-export interface Timed { wall: number; cpu: number; rssMB: number; status: number | null; stderr: string }
+export interface Timed { wall: number; cpu: number; user: number; sys: number; rssMB: number; status: number | null; stderr: string }
 
 /** Wall time, CPU time (user+sys incl. children) and peak RSS of the largest process of `cmd`. */
 export function timed(cmd: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Timed {
@@ -10,7 +10,7 @@ export function timed(cmd: string[], opts: { cwd?: string; env?: NodeJS.ProcessE
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const lines = r.stderr.trim().split('\n');
   const [rss, u, s] = lines[lines.length - 1]!.split(' ').map(Number);
-  return { wall, cpu: u! + s!, rssMB: rss! / 1024, status: r.status, stderr: lines.slice(0, -1).join('\n') };
+  return { wall, cpu: u! + s!, user: u!, sys: s!, rssMB: rss! / 1024, status: r.status, stderr: lines.slice(0, -1).join('\n') };
 }
 
 export const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;

@@ -7,13 +7,17 @@
  * Each side runs in its own process; wall time and peak RSS are measured
  * from outside (getrusage of the child).
  *
+ * The ingot side runs the compiled library when dist/ exists (`npm run
+ * build`, what bin/ingot.js runs), else the sources under tsx (≈0.5 s and
+ * ≈50 MB of loader on top). CPU time is user + sys of each child.
+ *
  *   node --import tsx bench/resolve.ts [packages=70000] [seed=70]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const packages = Number(process.argv[2] ?? 70000);
@@ -21,13 +25,14 @@ const seed = Number(process.argv[3] ?? 70);
 const repo = join(tmpdir(), `ingot-bench-resolve-v3-${packages}-${seed}`);
 const work = mkdtempSync(join(tmpdir(), 'ingot-bench-'));
 
-function run(cmd: string, args: string[], input?: string): { wall: number; rssMiB: number; out: string; err: string; code: number } {
-  // /usr/bin/time gives the child's peak RSS; wall time measured here
+function run(cmd: string, args: string[], input?: string): { wall: number; cpu: number; rssMiB: number; out: string; err: string; code: number } {
+  // /usr/bin/time gives the child's peak RSS and CPU time (user + sys); wall time measured here
   const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { input, encoding: 'utf8', maxBuffer: 1 << 28, cwd: ROOT });
+  const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', cmd, ...args], { input, encoding: 'utf8', maxBuffer: 1 << 28, cwd: ROOT });
   const wall = (performance.now() - t0) / 1000;
   const lines = r.stderr.trim().split('\n');
-  return { wall, rssMiB: Number(lines[lines.length - 1]) / 1024, out: r.stdout, err: lines.slice(0, -1).join('\n'), code: r.status ?? -1 };
+  const [rss, user, sys] = lines[lines.length - 1]!.split(' ').map(Number);
+  return { wall, cpu: user! + sys!, rssMiB: rss! / 1024, out: r.stdout, err: lines.slice(0, -1).join('\n'), code: r.status ?? -1 };
 }
 
 if (!existsSync(join(repo, 'repodata/repomd.xml'))) {
@@ -39,8 +44,11 @@ await writeSynthRepo(${JSON.stringify(repo)}, { packages: ${packages}, seed: ${s
 }
 
 // The request: 25 names from the repository's core, like a cloud image's package list.
-writeFileSync(join(work, 'ingot.mts'), `import { loadRepos } from ${JSON.stringify(join(ROOT, 'src/repo/index.ts'))};
-import { resolve } from ${JSON.stringify(join(ROOT, 'src/solve/index.ts'))};
+const compiled = existsSync(join(ROOT, 'dist/src/solve/index.js')) && existsSync(join(ROOT, 'dist/src/repo/index.js'));
+const lib = (m: string) => JSON.stringify(compiled ? pathToFileURL(join(ROOT, `dist/src/${m}/index.js`)).href : join(ROOT, `src/${m}/index.ts`));
+const script = join(work, compiled ? 'ingot.mjs' : 'ingot.mts');
+writeFileSync(script, `import { loadRepos } from ${lib('repo')};
+import { resolve } from ${lib('solve')};
 const t0 = performance.now();
 const repos = await loadRepos([{ id: 'synth', baseurl: ${JSON.stringify(repo)} }]);
 const t1 = performance.now();
@@ -49,7 +57,7 @@ let install = [], error = '';
 try { install = (await resolve(repos, { specs, weakDeps: true })).install.map((p) => p.nevra).sort(); } catch (e) { error = e.message; }
 const t2 = performance.now();
 console.log(JSON.stringify({ load: (t1 - t0) / 1000, solve: (t2 - t1) / 1000, specs, install, error }));`);
-const mine = run(process.execPath, ['--import', 'tsx', join(work, 'ingot.mts')]);
+const mine = run(process.execPath, compiled ? [script] : ['--import', 'tsx', script]);
 if (mine.code !== 0) throw new Error(mine.err);
 const m = JSON.parse(mine.out) as { load: number; solve: number; specs: string[]; install: string[]; error: string };
 
@@ -70,6 +78,7 @@ if (!same && d[0].ok && !m.error) {
   const missing = d[0].install!.filter((x) => !m.install.includes(x));
   console.log(`  differences: ingot also installs ${extra.length} (${extra.slice(0, 8).join(' ')}), not ${missing.length} (${missing.slice(0, 8).join(' ')})`);
 }
-console.log(`ingot: ${mine.wall.toFixed(2)} s wall (load ${m.load.toFixed(2)} s, solve ${m.solve.toFixed(2)} s), peak RSS ${mine.rssMiB.toFixed(0)} MiB`);
-console.log(`dnf:   ${dnf.wall.toFixed(2)} s wall (fresh cache: load + solv cache + solve), peak RSS ${dnf.rssMiB.toFixed(0)} MiB`);
-console.log(`ratio: ${(mine.wall / dnf.wall).toFixed(2)}× dnf wall time`);
+console.log(`ingot (${compiled ? 'compiled dist/' : 'sources under tsx'}): ${mine.wall.toFixed(2)} s wall, ${mine.cpu.toFixed(2)} s CPU (load ${m.load.toFixed(2)} s, solve ${m.solve.toFixed(2)} s), peak RSS ${mine.rssMiB.toFixed(0)} MiB`);
+console.log(`dnf:   ${dnf.wall.toFixed(2)} s wall, ${dnf.cpu.toFixed(2)} s CPU (fresh cache: load + solv cache + solve), peak RSS ${dnf.rssMiB.toFixed(0)} MiB`);
+console.log(`load average: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(`ratio: ${(mine.wall / dnf.wall).toFixed(2)}× dnf wall time, ${(mine.cpu / dnf.cpu).toFixed(2)}× dnf CPU time`);

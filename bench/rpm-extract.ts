@@ -1,13 +1,17 @@
 /**
  * Benchmark: extract every package of a set with ingot (one process, the
- * library as the installer uses it) and with `rpm2cpio FILE | cpio -idm` per
- * package, on the same input in the same run. Reports wall time and peak RSS
- * (GNU time's maximum resident set size of the largest process) for both.
+ * compiled library as `bin/ingot.js` runs it) and with `rpm2cpio FILE | cpio
+ * -idm` per package, on the same input in the same run. Reports wall time,
+ * CPU time (user+sys incl. children and threads) and peak RSS (GNU time's
+ * maximum resident set size of the largest process) for both, and the ratios.
  *
- *   node --import tsx bench/rpm-extract.ts [DIR_WITH_RPMS] [--rounds N] [--decoders]
+ *   node --import tsx bench/rpm-extract.ts [DIR_WITH_RPMS] [--rounds N] [--decoders] [--no-build]
  *
- * Build a set first (never in the repository), e.g.:
+ * One command: it compiles dist/ first (`tsc -p .`, skipped with --no-build) and, when DIR (default
+ * /tmp/ingot-bench-repo) holds no packages, builds the set (~2 min, never in the repository):
  *   ../shared/corpus/deb2rpm-repo --out /tmp/ingot-bench-repo --level 3 --closure --list ../shared/corpus/lists/base-image.list
+ * Rounds alternate which side goes first, and dirty pages are synced before each timed side, so neither
+ * pays for the other's writeback. INGOT_BENCH_TMP=/dev/shm measures extraction without the disk.
  * `--decoders` also times the zstd decoders considered (zstd-napi, fzstd) on the set's payloads.
  */
 import { spawnSync } from 'node:child_process';
@@ -75,44 +79,70 @@ async function decoders(files: string[]): Promise<void> {
     + `zstd-napi ${(napi / 1000).toFixed(2)} s, fzstd ${(js / 1000).toFixed(2)} s (${outJs === outBytes ? 'same output size' : 'OUTPUT DIFFERS'}), ratio fzstd/napi ${(js / napi).toFixed(2)}`);
 }
 
+const root = join(self, '..', '..');
+
+/** The default set, built once with the corpus tool when missing. */
+function ensureSet(dir: string): void {
+  if (existsDir(join(dir, 'Packages')) && readdirSync(join(dir, 'Packages')).some((f) => f.endsWith('.rpm'))) return;
+  const corpus = resolve(root, '..', 'shared', 'corpus');
+  const tool = existsSync(join(corpus, 'deb2rpm-repo')) ? corpus : '/work/shared/corpus';
+  console.log(`building the benchmark set in ${dir} with deb2rpm-repo (once, ~2 min)…`);
+  const r = spawnSync(join(tool, 'deb2rpm-repo'), ['--out', dir, '--level', '3', '--closure', '--list', join(tool, 'lists', 'base-image.list'), '--quiet'], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('deb2rpm-repo failed: build the set by hand (see the header of this file)');
+}
+
+const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const fmt = (t: Timed): string => `${t.wall.toFixed(2)} s wall, ${t.cpu.toFixed(2)} s CPU (${t.user.toFixed(2)} user + ${t.sys.toFixed(2)} sys), ${t.rssMB.toFixed(0)} MB peak RSS`;
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args[0] === '--child') { await child(JSON.parse(readFileSync(args[1]!, 'utf8')) as string[], args[2]!); return; }
   const ri = args.indexOf('--rounds');
-  const rounds = ri >= 0 ? Number(args[ri + 1]) || 1 : 1;
+  const rounds = ri >= 0 ? Number(args[ri + 1]) || 1 : 2;
   const dirArg = args.find((a, i) => !a.startsWith('--') && (ri < 0 || i !== ri + 1)) ?? '/tmp/ingot-bench-repo';
+  if (!args.includes('--no-build')) {
+    const b = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+    if (b.status !== 0) throw new Error('tsc failed: the benchmark measures the compiled library');
+  }
+  if (dirArg === '/tmp/ingot-bench-repo') ensureSet(dirArg);
   const dir = existsDir(join(dirArg, 'Packages')) ? join(dirArg, 'Packages') : dirArg;
   const files = readdirSync(dir).filter((f) => f.endsWith('.rpm')).sort().map((f) => resolve(dir, f));
   if (files.length === 0) throw new Error(`no .rpm files in ${dir}: build a set with ../shared/corpus/deb2rpm-repo (see the header of this file)`);
   const bytes = files.reduce((a, f) => a + statSync(f).size, 0);
-  // INGOT_BENCH_TMP=/dev/shm measures the extraction itself rather than the disk.
   const work = resolve(process.env.INGOT_BENCH_TMP ?? '/tmp', `ingot-bench-rpm-${process.pid}`);
   mkdirSync(work, { recursive: true });
   const list = join(work, 'files.json');
   writeFileSync(list, JSON.stringify(files));
   for (const f of files) readFileSync(f); // warm the page cache for both sides
-  console.log(`rpm extract benchmark: ${files.length} packages, ${(bytes / 2 ** 20).toFixed(1)} MiB of RPMs`);
-  const rows: { round: number; native: Timed; ingot: Timed; installed: number }[] = [];
+  console.log(`rpm extract benchmark: ${files.length} packages, ${(bytes / 2 ** 20).toFixed(1)} MiB of RPMs, into ${work}; ingot ${existsSync(compiled) ? 'compiled (dist/)' : 'under tsx (no dist/)'}`);
+  const rows: { native: Timed; ingot: Timed }[] = [];
+  const nat = join(work, 'native');
+  const ing = join(work, 'ingot');
+  const script = files.map((f, i) => `mkdir ${i} && (cd ${i} && rpm2cpio '${f}' | cpio -idm --quiet --no-absolute-filenames)`).join('\n');
+  const side = (which: 'native' | 'ingot'): Timed => {
+    const out = which === 'native' ? nat : ing;
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out);
+    spawnSync('sync');
+    return which === 'native' ? timed(['bash', '-c', `set -e\n${script}`], { cwd: nat }) : timed(childCommand(list, ing));
+  };
   for (let round = 1; round <= rounds; round++) {
-    const nat = join(work, 'native');
-    const ing = join(work, 'ingot');
-    rmSync(nat, { recursive: true, force: true }); rmSync(ing, { recursive: true, force: true });
-    mkdirSync(nat); mkdirSync(ing);
-    const script = files.map((f, i) => `mkdir ${i} && (cd ${i} && rpm2cpio '${f}' | cpio -idm --quiet --no-absolute-filenames)`).join('\n');
-    const native = timed(['bash', '-c', `set -e\n${script}`], { cwd: nat });
-    const installed = du(nat);
-    const ingot = timed(childCommand(list, ing));
+    const load = loadavg();
+    const order: ('native' | 'ingot')[] = round % 2 === 1 ? ['native', 'ingot'] : ['ingot', 'native'];
+    const t: Partial<Record<'native' | 'ingot', Timed>> = {};
+    for (const which of order) t[which] = side(which);
+    const native = t.native!, ingot = t.ingot!;
     if (native.status !== 0 || ingot.status !== 0) console.log(`status native ${native.status} ${native.stderr}; ingot ${ingot.status} ${ingot.stderr}`);
-    const ingotBytes = du(ing);
-    rows.push({ round, native, ingot, installed });
-    console.log(`round ${round}: native ${native.wall.toFixed(2)} s wall, ${native.cpu.toFixed(2)} s CPU, ${native.rssMB.toFixed(0)} MB peak RSS; `
-      + `ingot ${ingot.wall.toFixed(2)} s wall, ${ingot.cpu.toFixed(2)} s CPU, ${ingot.rssMB.toFixed(0)} MB; wall ratio ${(ingot.wall / native.wall).toFixed(2)}x, CPU ratio ${(ingot.cpu / native.cpu).toFixed(2)}x; `
-      + `extracted ${(installed / 2 ** 20).toFixed(0)} MiB (ingot ${(ingotBytes / 2 ** 20).toFixed(0)} MiB)`);
+    const [installed, ingotBytes] = [du(nat), du(ing)];
+    rows.push({ native, ingot });
+    console.log(`round ${round} (${order.join(' first, then ')}; load average ${load}):\n  native ${fmt(native)}\n  ingot  ${fmt(ingot)}\n`
+      + `  wall ratio ${(ingot.wall / native.wall).toFixed(2)}x, CPU ratio ${(ingot.cpu / native.cpu).toFixed(2)}x; `
+      + `extracted ${(installed / 2 ** 20).toFixed(1)} MiB (ingot ${(ingotBytes / 2 ** 20).toFixed(1)} MiB${installed === ingotBytes ? ', same' : ', DIFFERENT'})`);
   }
   const best = (k: 'native' | 'ingot', m: 'wall' | 'cpu' = 'wall') => Math.min(...rows.map((r) => r[k][m]));
-  console.log(`best of ${rounds}: native ${best('native').toFixed(2)} s, ingot ${best('ingot').toFixed(2)} s, wall ratio ${(best('ingot') / best('native')).toFixed(2)}x; `
-    + `CPU native ${best('native', 'cpu').toFixed(2)} s, ingot ${best('ingot', 'cpu').toFixed(2)} s, ratio ${(best('ingot', 'cpu') / best('native', 'cpu')).toFixed(2)}x; `
-    + `peak RSS ingot ${Math.max(...rows.map((r) => r.ingot.rssMB)).toFixed(0)} MB`);
+  console.log(`best of ${rounds}: wall native ${best('native').toFixed(2)} s, ingot ${best('ingot').toFixed(2)} s → ratio ${(best('ingot') / best('native')).toFixed(2)}x (target ≤ 1.0x); `
+    + `CPU native ${best('native', 'cpu').toFixed(2)} s, ingot ${best('ingot', 'cpu').toFixed(2)} s → ratio ${(best('ingot', 'cpu') / best('native', 'cpu')).toFixed(2)}x; `
+    + `peak RSS ingot ${Math.max(...rows.map((r) => r.ingot.rssMB)).toFixed(0)} MB (target ≤ 200 MB); load average now ${loadavg()}`);
   if (args.includes('--decoders')) await decoders(files);
   rmSync(work, { recursive: true, force: true });
 }

@@ -2,14 +2,10 @@
  * Typed errors for the image formats. Every rejection names the file and,
  * where one exists, the byte offset of the offending structure.
  */
-import { IngotError, type ErrorContext } from '../src/errors.js';
+import { ImageFormatError } from '../src/disk/errors.js';
 
-/** Bad, truncated or unsupported image content. `code` is stable (e.g. `QCOW2_L2_OUT_OF_RANGE`). */
-export class ImageFormatError extends IngotError {
-  constructor(code: string, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
-    super(code, message, context, options);
-  }
-}
+/** Defined beside the file source that raises it for reads outside a file; every format uses it. */
+export { ImageFormatError };
 
 /** A backing file named by an image is missing or forms a loop. */
 export class BackingChainError extends ImageFormatError {}

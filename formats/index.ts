@@ -9,7 +9,8 @@ import { basename } from 'node:path';
 import { realpath } from 'node:fs/promises';
 import type { ByteSource, Range } from '../src/disk/target.js';
 import { atomicOutput } from '../src/util/atomic.js';
-import { ImageFile, dataRuns, type DataRun, type FileWindow, type RunSource } from './io.js';
+import { dataRuns, type BufferPool, type DataRun, type RunSource } from './io.js';
+import { FileSource, type FileWindow } from '../src/disk/file.js';
 import { ImageFormatError, ImageOptionError } from './errors.js';
 import { RawSource, writeRaw } from './raw.js';
 import { QCOW_MAGIC, Qcow2Image, writeQcow2, type BackingOpener } from './qcow2.js';
@@ -78,7 +79,7 @@ export function formatFromName(path: string): FormatName | null {
  * stream starts with, then by extension. Plain data is raw.
  */
 export async function detectFormat(path: string): Promise<FormatName> {
-  const file = await ImageFile.open(path);
+  const file = await FileSource.open(path);
   try {
     const head = Buffer.alloc(Math.min(file.size, 1024));
     await file.readPadded(head, 0);
@@ -125,9 +126,9 @@ class OpenedImage implements DiskImage {
   read(buf: Uint8Array, position: number): Promise<number> { return this.inner.read(buf, position); }
   allocated(): AsyncIterable<Range> { return this.inner.allocated(); }
   /** Single-pass data runs when the reader has them (raw files). */
-  dataRuns(blockSize: number): AsyncIterable<DataRun> {
+  dataRuns(blockSize: number, pool?: BufferPool): AsyncIterable<DataRun> {
     const r = this.inner as Partial<RunSource>;
-    return r.dataRuns ? r.dataRuns.call(this.inner, blockSize) : dataRuns(this.inner, blockSize);
+    return r.dataRuns ? r.dataRuns.call(this.inner, blockSize, pool) : dataRuns(this.inner, blockSize);
   }
   close(): Promise<void> { return this.inner.close(); }
 }

@@ -1,23 +1,60 @@
 /**
- * The I/O layer shared by every format: bounded reads from an image file
- * (a read outside the file is a typed error, never a silent short read),
- * zero detection, the data-run iterator writers consume, and a coalescing
- * positioned writer for outputs.
+ * The I/O layer shared by every format: zero detection, the data-run
+ * iterator writers consume, recycled read buffers, and a coalescing
+ * positioned writer for outputs. Image files are read through src/disk's
+ * FileSource (bounds-checked reads, SEEK_DATA allocation map).
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import type { ByteSource, Range } from '../src/disk/target.js';
 import { IntervalSet } from '../src/util/intervals.js';
-import { ImageFormatError } from './errors.js';
 
 /** Default read size for streaming passes: large enough to amortise syscalls, small enough for RSS. */
 export const CHUNK = 4 * 1024 * 1024;
+/** Consecutive output writes are gathered into one pwritev of up to this many bytes (IOV_MAX pieces at most). */
+const COALESCE = 8 * 1024 * 1024;
+const MAX_PIECES = 1024; // Linux IOV_MAX
 
-/** A run of data at `offset`; `data === null` means "explicit zeros" (an overlay hiding backing data). */
-export interface DataRun { offset: number; data: Buffer | null; length: number }
+/**
+ * A run of data at `offset`; `data === null` means "explicit zeros" (an overlay hiding backing data).
+ * `owner` is set only for runs asked for with a pool: `data` then lives in a recycled read buffer and
+ * stays valid after the consumer moves on only while it holds the owner (OutputFile.write does).
+ */
+export interface DataRun { offset: number; data: Buffer | null; length: number; owner?: PooledBuffer }
 
 /** A source that can produce its non-zero runs in one pass (raw files: the scan and the read are the same I/O). */
 export interface RunSource extends ByteSource {
-  dataRuns(blockSize: number): AsyncIterable<DataRun>;
+  dataRuns(blockSize: number, pool?: BufferPool): AsyncIterable<DataRun>;
+}
+
+/**
+ * A reference-counted read buffer. Recycling the multi-MiB read buffers
+ * instead of allocating one per read keeps a streaming copy free of page
+ * faults on fresh memory and of the garbage collections that external
+ * (off-heap) allocations trigger.
+ */
+export class PooledBuffer {
+  private refs = 1;
+  constructor(readonly buf: Buffer, private readonly pool: BufferPool) {}
+  hold(): void { this.refs++; }
+  release(): void {
+    if (--this.refs === 0) this.pool.put(this);
+    else if (this.refs < 0) throw new Error('PooledBuffer released more often than held');
+  }
+}
+
+/** Buffers of one size; a request when none is free allocates (never waits), at most `keep` are kept. */
+export class BufferPool {
+  private free: PooledBuffer[] = [];
+  constructor(readonly size: number, private readonly keep = 16) {}
+  get(): PooledBuffer {
+    const b = this.free.pop();
+    if (b) { b.hold(); return b; }
+    return new PooledBuffer(Buffer.allocUnsafe(this.size), this);
+  }
+  /** Called by the last release: back to the free list (with a fresh reference for its next user). */
+  put(b: PooledBuffer): void {
+    if (this.free.length < this.keep) this.free.push(b);
+  }
 }
 
 function hasRuns(s: ByteSource): s is RunSource {
@@ -39,65 +76,6 @@ export function isZero(b: Uint8Array): boolean {
     if (Buffer.compare(part, zeros(part.length).subarray(0, part.length)) !== 0) return false;
   }
   return true;
-}
-
-/** A byte window of a file: a container member read in place. */
-export interface FileWindow { offset: number; size: number; label: string }
-
-/** A read-only image file with bounds-checked positioned reads. */
-export class ImageFile {
-  private constructor(readonly fh: FileHandle, readonly path: string, readonly size: number, readonly base: number) {}
-
-  /**
-   * Open `path`, or a window of it (a member stored inside a tar or zip): then
-   * offsets and the size are relative to the window and `path` names the member.
-   */
-  static async open(path: string, window?: FileWindow): Promise<ImageFile> {
-    const fh = await open(path, 'r');
-    try {
-      const st = await fh.stat();
-      if (!st.isFile() && !st.isBlockDevice()) {
-        throw new ImageFormatError('IMAGE_NOT_A_FILE', 'not a regular file', { file: path });
-      }
-      if (window) {
-        if (window.offset < 0 || window.offset + window.size > st.size) {
-          throw new ImageFormatError('IMAGE_OUT_OF_RANGE', `member ${window.label} lies outside the file`, { file: path, offset: window.offset });
-        }
-        return new ImageFile(fh, `${path}[${window.label}]`, window.size, window.offset);
-      }
-      return new ImageFile(fh, path, st.size, 0);
-    } catch (e) { await fh.close(); throw e; }
-  }
-
-  /** Read exactly `len` bytes at `pos`; a range outside the file is a typed error naming `what`. */
-  async readExact(pos: number, len: number, what: string, into?: Buffer): Promise<Buffer> {
-    if (!Number.isSafeInteger(pos) || pos < 0 || len < 0 || pos + len > this.size) {
-      throw new ImageFormatError('IMAGE_OUT_OF_RANGE', `${what} (${len} bytes) lies outside the ${this.size}-byte file`, {
-        file: this.path, offset: pos,
-      });
-    }
-    const buf = into ?? Buffer.allocUnsafe(len);
-    await this.fill(buf, pos, len);
-    return buf;
-  }
-
-  /** Read up to `len` bytes at `pos` into `buf`; bytes past the end of the file read as zeros. */
-  async readPadded(buf: Uint8Array, pos: number, len = buf.length): Promise<void> {
-    const n = Math.max(0, Math.min(len, this.size - pos));
-    if (n > 0) await this.fill(buf, pos, n);
-    if (n < len) buf.fill(0, n, len);
-  }
-
-  private async fill(buf: Uint8Array, pos: number, len: number): Promise<void> {
-    let done = 0;
-    while (done < len) {
-      const { bytesRead } = await this.fh.read(buf, done, len - done, this.base + pos + done);
-      if (bytesRead === 0) throw new ImageFormatError('IMAGE_TRUNCATED', 'file shrank while reading', { file: this.path, offset: pos + done });
-      done += bytesRead;
-    }
-  }
-
-  close(): Promise<void> { return this.fh.close(); }
 }
 
 /** Zero-fill helper for sources: read `buf` fully, clipped at `size`. Returns the clipped length. */
@@ -132,6 +110,24 @@ export async function* alignedRanges(source: ByteSource, blockSize: number): Asy
  */
 export async function* dataRuns(source: ByteSource, blockSize: number, chunk = CHUNK): AsyncIterable<DataRun> {
   if (hasRuns(source)) { yield* source.dataRuns(blockSize); return; }
+  yield* readRuns(source, blockSize, chunk);
+}
+
+/**
+ * Like dataRuns, for consumers that pass each run's `owner` on to
+ * OutputFile.write and are done with `data` when they ask for the next run:
+ * sources that can (raw files) read into recycled buffers.
+ */
+export async function* pooledDataRuns(source: ByteSource, blockSize: number): AsyncIterable<DataRun> {
+  if (hasRuns(source)) {
+    const step = Math.max(blockSize, Math.floor(CHUNK / blockSize) * blockSize);
+    yield* source.dataRuns(blockSize, new BufferPool(step));
+    return;
+  }
+  yield* readRuns(source, blockSize, CHUNK);
+}
+
+async function* readRuns(source: ByteSource, blockSize: number, chunk: number): AsyncIterable<DataRun> {
   const step = Math.max(blockSize, Math.floor(chunk / blockSize) * blockSize);
   for await (const r of alignedRanges(source, blockSize)) {
     for (let off = r.offset; off < r.offset + r.length; off += step) {
@@ -212,6 +208,7 @@ export async function readZeroPadded(source: ByteSource, buf: Buffer, position: 
  */
 export class OutputFile {
   private pending: Buffer[] = [];
+  private pendingOwners: PooledBuffer[] = [];
   private pendingStart = 0;
   private pendingLen = 0;
   /** Writes in flight (write-behind): positioned writes to disjoint ranges may overlap in time. */
@@ -226,36 +223,32 @@ export class OutputFile {
     return new OutputFile(await open(path, 'w'), path);
   }
 
-  async write(data: Uint8Array, pos: number): Promise<void> {
+  /**
+   * Write `data` at `pos`. The bytes are referenced, not copied, until the
+   * write completes: `owner` (a pooled read buffer holding them) is held
+   * until then; without one, `data` must simply not be modified afterwards.
+   */
+  async write(data: Uint8Array, pos: number, owner?: PooledBuffer): Promise<void> {
     if (data.length === 0) return;
-    if (this.pendingLen > 0 && pos === this.pendingStart + this.pendingLen && this.pendingLen + data.length <= CHUNK) {
-      this.pending.push(Buffer.from(data.buffer, data.byteOffset, data.length));
+    const piece = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
+    if (this.pendingLen > 0 && pos === this.pendingStart + this.pendingLen && this.pendingLen + data.length <= COALESCE) {
+      this.pending.push(piece);
       this.pendingLen += data.length;
     } else {
       await this.flushPending();
-      if (data.length >= CHUNK) { await this.writeRaw(data, pos); return; }
-      this.pending = [Buffer.from(data.buffer, data.byteOffset, data.length)];
+      this.pending = [piece];
       this.pendingStart = pos;
       this.pendingLen = data.length;
     }
+    if (owner) { owner.hold(); this.pendingOwners.push(owner); }
     this.end = Math.max(this.end, pos + data.length);
-  }
-
-  private async writeRaw(data: Uint8Array, pos: number): Promise<void> {
-    this.end = Math.max(this.end, pos + data.length);
-    await this.queue(async () => {
-      let done = 0;
-      while (done < data.length) {
-        const { bytesWritten } = await this.fh.write(data, done, data.length - done, pos + done);
-        done += bytesWritten;
-      }
-    });
+    if (this.pendingLen >= COALESCE || this.pending.length >= MAX_PIECES) await this.flushPending();
   }
 
   /** Start `op` once fewer than DEPTH writes are in flight; errors surface at the next wait. */
-  private async queue(op: () => Promise<void>): Promise<void> {
+  private async queue(op: () => Promise<void>, owners: PooledBuffer[]): Promise<void> {
     while (this.inflight.length >= OutputFile.DEPTH) await this.inflight.shift();
-    const p = op();
+    const p = op().finally(() => { for (const o of owners) o.release(); });
     p.catch(() => undefined);
     this.inflight.push(p);
   }
@@ -267,14 +260,19 @@ export class OutputFile {
   async flushPending(): Promise<void> {
     if (this.pendingLen === 0) return;
     const bufs = this.pending;
-    let pos = this.pendingStart;
+    const owners = this.pendingOwners;
+    const pos = this.pendingStart;
     const total = this.pendingLen;
     this.pending = [];
+    this.pendingOwners = [];
     this.pendingLen = 0;
-    if (bufs.length === 1) { await this.writeRaw(bufs[0]!, pos); return; }
-    this.end = Math.max(this.end, pos + total);
-    // One writev for the coalesced pieces: no concatenation copy.
+    // One pwrite, or one pwritev for the coalesced pieces: no concatenation copy.
     await this.queue(async () => {
+      if (bufs.length === 1) {
+        const data = bufs[0]!;
+        for (let done = 0; done < total;) done += (await this.fh.write(data, done, total - done, pos + done)).bytesWritten;
+        return;
+      }
       let left = bufs;
       let at = pos;
       let remaining = total;
@@ -284,7 +282,7 @@ export class OutputFile {
         at += bytesWritten;
         if (remaining > 0) left = dropBytes(left, bytesWritten);
       }
-    });
+    }, owners);
   }
 
   /** Flush, set the final length (holes at the end stay holes) and close. */
@@ -301,6 +299,7 @@ export class OutputFile {
 
   async abort(): Promise<void> {
     this.pending = [];
+    this.pendingOwners = [];
     await Promise.allSettled(this.inflight);
     this.inflight = [];
     await this.fh.close().catch(() => undefined);

@@ -21,7 +21,8 @@ import type { ByteSource, Range } from '../src/disk/target.js';
 import { IntervalSet } from '../src/util/intervals.js';
 import { compressCluster, decompressCluster, type ClusterCodec } from './codec.js';
 import { BackingChainError, ImageFormatError, ImageOptionError } from './errors.js';
-import { ImageFile, type FileWindow, clip, dataRuns, diffRuns, orderedParallel, withOutput, type DataRun } from './io.js';
+import { clip, dataRuns, diffRuns, orderedParallel, pooledDataRuns, withOutput, type DataRun } from './io.js';
+import { FileSource, type FileWindow } from '../src/disk/file.js';
 
 export const QCOW_MAGIC = 0x514649fb; // "QFI\xfb"
 
@@ -98,7 +99,7 @@ export class Qcow2Image implements ByteSource {
   private lastCompressed: { host: number; data: Buffer } | null = null;
 
   private constructor(
-    readonly file: ImageFile,
+    readonly file: FileSource,
     private readonly h: ReturnType<typeof QcowHeader.decode>,
     private readonly l1: Buffer,
     readonly codec: ClusterCodec,
@@ -118,7 +119,7 @@ export class Qcow2Image implements ByteSource {
   get dirty(): boolean { return (this.h.incompatible_features & INCOMPAT_DIRTY) !== 0n; }
 
   static async open(path: string, openBacking: BackingOpener, chain: string[] = [], window?: FileWindow): Promise<Qcow2Image> {
-    const file = await ImageFile.open(path, window);
+    const file = await FileSource.open(path, window);
     try {
       return await Qcow2Image.parse(file, openBacking, chain);
     } catch (e) {
@@ -127,7 +128,7 @@ export class Qcow2Image implements ByteSource {
     }
   }
 
-  private static async parse(file: ImageFile, openBacking: BackingOpener, chain: string[]): Promise<Qcow2Image> {
+  private static async parse(file: FileSource, openBacking: BackingOpener, chain: string[]): Promise<Qcow2Image> {
     const ctx = { file: file.path };
     const err = (code: string, msg: string, offset?: number | bigint, field?: string) =>
       new ImageFormatError(code, msg, { ...ctx, offset, field });
@@ -447,29 +448,48 @@ export async function writeQcow2(source: ByteSource, path: string, opts: Qcow2Wr
       (await l2For(cluster)).table.writeBigUInt64BE(value, (cluster % l2Entries) * 8);
     };
 
-    const runs = opts.backing ? diffRuns(source, opts.backing.source, cs) : dataRuns(source, cs);
-    const items = clustersOf(runs, cs);
-    const prepared = opts.compress
-      ? orderedParallel(items, async (it) => ({ ...it, packed: it.data ? await compressCluster(codec, it.data) : null }), 8)
-      : mapSync(items, (it) => ({ ...it, packed: null as Buffer | null }));
-    for await (const it of prepared) {
-      if (!it.data) { await setEntry(it.cluster, OFLAG_ZERO); continue; }
-      if (it.packed && it.packed.length < cs) {
-        // qcow2.rst "Compressed Clusters Descriptor": byte offset + count of extra 512-byte sectors.
-        await l2For(it.cluster);
-        const at = free;
-        free += it.packed.length;
-        const first = Math.floor(at / 512), last = Math.floor((at + it.packed.length - 1) / 512);
-        refcounts.addRange(first * 512, (last + 1) * 512, cs);
-        await out.write(it.packed, at);
-        const x = BigInt(62 - (bits - 8));
-        await setEntry(it.cluster, OFLAG_COMPRESSED | (BigInt(last - first) << x) | BigInt(at));
-        continue;
+    const setCurrent = (cluster: number, value: bigint) => {
+      cur.l2!.table.writeBigUInt64BE(value, (cluster % l2Entries) * 8);
+    };
+    const needL2 = (cluster: number) => !cur.l2 || cur.l2.index !== Math.floor(cluster / l2Entries);
+
+    if (!opts.compress) {
+      // Uncompressed: whole runs at a time; consecutive clusters get consecutive host clusters, so the
+      // output file grows by large sequential writes straight from the read buffers.
+      const runs = opts.backing ? diffRuns(source, opts.backing.source, cs) : pooledDataRuns(source, cs);
+      for await (const run of runs) {
+        for (let i = 0; i < run.length; i += cs) {
+          const cluster = (run.offset + i) / cs;
+          if (needL2(cluster)) await l2For(cluster);
+          if (!run.data) { setCurrent(cluster, OFLAG_ZERO); continue; }
+          const host = allocCluster();
+          const piece = run.data.subarray(i, Math.min(run.length, i + cs));
+          await out.write(piece.length === cs ? piece : padTo(piece, cs), host, run.owner);
+          setCurrent(cluster, BigInt(host) | OFLAG_COPIED);
+        }
       }
-      await l2For(it.cluster);
-      const host = allocCluster();
-      await out.write(it.data.length === cs ? it.data : padTo(it.data, cs), host);
-      await setEntry(it.cluster, BigInt(host) | OFLAG_COPIED);
+    } else {
+      const runs = opts.backing ? diffRuns(source, opts.backing.source, cs) : dataRuns(source, cs);
+      const prepared = orderedParallel(clustersOf(runs, cs), async (it) => ({ ...it, packed: it.data ? await compressCluster(codec, it.data) : null }), 8);
+      for await (const it of prepared) {
+        if (!it.data || !it.packed) { await setEntry(it.cluster, OFLAG_ZERO); continue; }
+        if (it.packed.length < cs) {
+          // qcow2.rst "Compressed Clusters Descriptor": byte offset + count of extra 512-byte sectors.
+          await l2For(it.cluster);
+          const at = free;
+          free += it.packed.length;
+          const first = Math.floor(at / 512), last = Math.floor((at + it.packed.length - 1) / 512);
+          refcounts.addRange(first * 512, (last + 1) * 512, cs);
+          await out.write(it.packed, at);
+          const x = BigInt(62 - (bits - 8));
+          await setEntry(it.cluster, OFLAG_COMPRESSED | (BigInt(last - first) << x) | BigInt(at));
+          continue;
+        }
+        await l2For(it.cluster);
+        const host = allocCluster();
+        await out.write(it.data.length === cs ? it.data : padTo(it.data, cs), host);
+        await setEntry(it.cluster, BigInt(host) | OFLAG_COPIED);
+      }
     }
     await flushL2();
 
@@ -549,10 +569,6 @@ async function* clustersOf(runs: AsyncIterable<DataRun>, cs: number): AsyncItera
       yield { cluster, data: r.data ? r.data.subarray(i, Math.min(r.length, i + cs)) : null };
     }
   }
-}
-
-async function* mapSync<I, O>(input: AsyncIterable<I>, fn: (x: I) => O): AsyncIterable<O> {
-  for await (const x of input) yield fn(x);
 }
 
 function padTo(b: Buffer, n: number): Buffer {

@@ -1,9 +1,8 @@
 /**
  * raw: the disk bytes as they are.
  *
- * Allocation map: Node has no SEEK_DATA/SEEK_HOLE, so the file's data
- * extents come from lseek(2) through fs-ext (a small native addon built from
- * source); holes are then never read. Where that is unavailable (the addon
+ * Allocation map: the file's data extents from SEEK_DATA/SEEK_HOLE
+ * (src/disk's FileSource); holes are then never read. Where that is unavailable (the addon
  * failed to build, or the filesystem answers EINVAL) the file is scanned in
  * large reads and all-zero blocks are dropped — reading a hole costs the
  * kernel a zero-page copy, no disk I/O. Inside data extents zero blocks are
@@ -12,68 +11,26 @@
  * The writer produces a sparse file: only non-zero blocks are written, the
  * rest stays a hole (the file is truncated to the virtual size).
  */
-import { createRequire } from 'node:module';
 import type { ByteSource, Range } from '../src/disk/target.js';
-import { CHUNK, ImageFile, type FileWindow, clip, dataRuns, splitNonZero, withOutput, type DataRun, type RunSource } from './io.js';
+import { CHUNK, type BufferPool, type PooledBuffer, clip, pooledDataRuns, splitNonZero, withOutput, type DataRun, type RunSource } from './io.js';
+import { FileSource, type FileWindow } from '../src/disk/file.js';
 
 /** Granularity of the zero scan: 64 KiB keeps it cheap and matches the default qcow2 cluster. */
 export const RAW_SCAN_BLOCK = 64 * 1024;
-const SEEK_DATA = 3, SEEK_HOLE = 4; // Linux <unistd.h>
 const READ_AHEAD = 4;
-
-type SeekFn = (fd: number, offset: number, whence: number) => number;
-let seekSync: SeekFn | null | undefined;
-function lseek(): SeekFn | null {
-  if (seekSync === undefined) {
-    try {
-      seekSync = (createRequire(import.meta.url)('fs-ext') as { seekSync: SeekFn }).seekSync;
-    } catch {
-      seekSync = null;
-    }
-  }
-  return seekSync;
-}
-
-/** Data extents of [base, base+size) of `fd` by SEEK_DATA/SEEK_HOLE, or null when the system cannot tell. */
-export function dataExtents(fd: number, base: number, size: number): Range[] | null {
-  const seek = lseek();
-  if (!seek || process.platform !== 'linux') return null;
-  const out: Range[] = [];
-  let pos = base;
-  const end = base + size;
-  try {
-    while (pos < end) {
-      let d: number;
-      try {
-        d = seek(fd, pos, SEEK_DATA);
-      } catch (e) {
-        if ((e as { code?: string }).code === 'ENXIO') break; // no data after pos
-        throw e;
-      }
-      if (d >= end) break;
-      const h = Math.min(end, seek(fd, d, SEEK_HOLE));
-      if (h <= d) return null;
-      out.push({ offset: d - base, length: h - d });
-      pos = h;
-    }
-  } catch {
-    return null;
-  }
-  return out;
-}
 
 export class RawSource implements RunSource {
   readonly format = 'raw';
   private extents: Range[] | null | undefined;
-  private constructor(readonly file: ImageFile, readonly size: number, private readonly base: number) {}
+  private constructor(readonly file: FileSource, readonly size: number, private readonly base: number) {}
 
   /** A raw image file, or a window of one (a stored tar/zip member). */
   static async open(path: string, window?: FileWindow): Promise<RawSource> {
-    return RawSource.fromFile(await ImageFile.open(path, window));
+    return RawSource.fromFile(await FileSource.open(path, window));
   }
 
   /** The whole of `file`, or `size` bytes of it from `offset` (a flat VMDK extent). */
-  static fromFile(file: ImageFile, part?: { offset: number; size: number }): RawSource {
+  static fromFile(file: FileSource, part?: { offset: number; size: number }): RawSource {
     return new RawSource(file, part?.size ?? file.size, part?.offset ?? 0);
   }
 
@@ -88,35 +45,64 @@ export class RawSource implements RunSource {
   /** The file system's data extents (in this source's coordinates), or null. */
   private fsExtents(): Range[] | null {
     if (this.extents === undefined) {
-      const ext = dataExtents(this.file.fh.fd, this.file.base + this.base, Math.min(this.size, Math.max(0, this.file.size - this.base)));
-      this.extents = ext;
+      this.extents = this.file.dataExtents(this.base, this.size);
     }
     return this.extents;
   }
 
-  async *dataRuns(blockSize: number): AsyncIterable<DataRun> {
+  async *dataRuns(blockSize: number, pool?: BufferPool): AsyncIterable<DataRun> {
     const ext = this.fsExtents();
     const ranges: Iterable<Range> = ext ?? [{ offset: 0, length: this.size }];
     const step = Math.max(blockSize, Math.floor(CHUNK / blockSize) * blockSize);
-    // The reads to make: extents widened to whole blocks, never a block twice.
-    const plan: Range[] = [];
+    // The reads to make: extents widened to whole blocks, never a block twice, packed into
+    // chunks of at most `step` bytes (small extents share one buffer: fewer buffers in flight).
+    const plan: { pieces: Range[]; length: number }[] = [];
     let doneTo = 0;
+    const addPiece = (piece: Range) => {
+      const last = plan[plan.length - 1];
+      if (last && last.length + piece.length <= step) { last.pieces.push(piece); last.length += piece.length; }
+      else plan.push({ pieces: [piece], length: piece.length });
+    };
     for (const r of ranges) {
       const start = Math.max(doneTo, Math.floor(r.offset / blockSize) * blockSize);
       const end = Math.min(this.size, Math.ceil((r.offset + r.length) / blockSize) * blockSize);
-      for (let off = start; off < end; off += step) plan.push({ offset: off, length: Math.min(step, end - off) });
+      for (let off = start; off < end; off += step) addPiece({ offset: off, length: Math.min(step, end - off) });
       doneTo = Math.max(doneTo, end);
     }
     // Read ahead a few chunks so the disk (and the thread pool) is never idle while runs are consumed.
-    const ahead: Promise<Buffer>[] = [];
-    const start = (r: Range) => { const b = Buffer.allocUnsafe(r.length); const p = this.read(b, r.offset).then(() => b); p.catch(() => undefined); return p; };
+    // With extents and a pool the runs point into recycled buffers (see pooledDataRuns).
+    const usePool = ext !== null && pool !== undefined && pool.size >= step;
+    const ahead: Promise<{ buf: Buffer; owner?: PooledBuffer }>[] = [];
+    const start = (c: { pieces: Range[]; length: number }) => {
+      const owner = usePool ? pool.get() : undefined;
+      const buf = owner ? owner.buf.subarray(0, c.length) : Buffer.allocUnsafe(c.length);
+      let at = 0;
+      const reads = c.pieces.map((r) => { const into = buf.subarray(at, at + r.length); at += r.length; return this.read(into, r.offset); });
+      const p = Promise.all(reads).then(() => ({ buf, owner }), (e: unknown) => { owner?.release(); throw e; });
+      p.catch(() => undefined);
+      return p;
+    };
     let next = 0;
     while (ahead.length < READ_AHEAD && next < plan.length) ahead.push(start(plan[next++]!));
-    for (let i = 0; i < plan.length; i++) {
-      const buf = await ahead.shift()!;
-      if (next < plan.length) ahead.push(start(plan[next++]!));
-      // Without extents holes are read too: copy out only the data so holes cost no memory.
-      for (const run of splitNonZero(buf, plan[i]!.offset, blockSize)) yield ext ? run : { ...run, data: Buffer.from(run.data!) };
+    try {
+      for (let i = 0; i < plan.length; i++) {
+        const { buf, owner } = await ahead.shift()!;
+        if (next < plan.length) ahead.push(start(plan[next++]!));
+        try {
+          let at = 0;
+          for (const piece of plan[i]!.pieces) {
+            const part = buf.subarray(at, at + piece.length);
+            at += piece.length;
+            // Without extents holes are read too: copy out only the data so holes cost no memory.
+            for (const run of splitNonZero(part, piece.offset, blockSize)) yield ext ? (owner ? { ...run, owner } : run) : { ...run, data: Buffer.from(run.data!) };
+          }
+        } finally {
+          owner?.release();
+        }
+      }
+    } finally {
+      // An abandoned iteration: let the reads still in flight finish before their buffers go back.
+      for (const p of ahead) p.then((x) => x.owner?.release(), () => undefined);
     }
   }
 
@@ -138,8 +124,8 @@ export class RawSource implements RunSource {
 /** Write `source` as a sparse raw file at `path` (the caller provides the temp path of an atomic output). */
 export async function writeRaw(source: ByteSource, path: string): Promise<void> {
   await withOutput(path, async (out) => {
-    for await (const run of dataRuns(source, RAW_SCAN_BLOCK)) {
-      if (run.data) await out.write(run.data, run.offset);
+    for await (const run of pooledDataRuns(source, RAW_SCAN_BLOCK)) {
+      if (run.data) await out.write(run.data, run.offset, run.owner);
     }
     await out.finish(source.size);
   });

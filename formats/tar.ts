@@ -16,7 +16,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ByteSource, Range } from '../src/disk/target.js';
 import { ImageFormatError } from './errors.js';
-import { clip, sourceDateEpoch, type FileWindow } from './io.js';
+import { clip, sourceDateEpoch } from './io.js';
+import { type FileWindow } from '../src/disk/file.js';
 import { RawSource } from './raw.js';
 import { StreamImage, decoderFor, encoderFor, type CompressedKind } from './compressed.js';
 

@@ -19,7 +19,8 @@ import { createHash } from 'node:crypto';
 import { Struct } from '../src/binary/struct.js';
 import type { ByteSource, Range } from '../src/disk/target.js';
 import { ImageFormatError, ImageOptionError } from './errors.js';
-import { ImageFile, type FileWindow, clip, dataRuns, sourceDateEpoch, withOutput } from './io.js';
+import { clip, pooledDataRuns, sourceDateEpoch, withOutput } from './io.js';
+import { FileSource, type FileWindow } from '../src/disk/file.js';
 
 /** Spec "Hard Disk Footer Format". */
 export const HardDiskFooter = new Struct('HardDiskFooter', 512, {
@@ -95,7 +96,7 @@ export function vhdGeometry(size: number): { cylinders: number; heads: number; s
 export class VhdImage implements ByteSource {
   readonly format = 'vhd';
   private constructor(
-    readonly file: ImageFile,
+    readonly file: FileSource,
     readonly size: number,
     readonly diskType: number,
     private readonly bat: Uint32Array | null,
@@ -107,11 +108,11 @@ export class VhdImage implements ByteSource {
   get subformat(): string { return this.diskType === DISK_TYPE_FIXED ? 'fixed' : 'dynamic'; }
 
   static async open(path: string, window?: FileWindow): Promise<VhdImage> {
-    const file = await ImageFile.open(path, window);
+    const file = await FileSource.open(path, window);
     try { return await VhdImage.parse(file); } catch (e) { await file.close(); throw e; }
   }
 
-  private static async parse(file: ImageFile): Promise<VhdImage> {
+  private static async parse(file: FileSource): Promise<VhdImage> {
     const ctx = { file: file.path };
     if (file.size < 512) throw new ImageFormatError('VHD_TRUNCATED', 'file too short for a VHD footer', { ...ctx, offset: 0 });
     // The footer is the last sector; dynamic disks also keep a copy at offset 0.
@@ -263,7 +264,7 @@ export async function writeVhd(source: ByteSource, path: string, opts: VhdWriteO
   const seed = opts.seed ?? '';
   await withOutput(path, async (out) => {
     if (fixed) {
-      for await (const run of dataRuns(source, 64 * 1024)) if (run.data) await out.write(run.data, run.offset);
+      for await (const run of pooledDataRuns(source, 64 * 1024)) if (run.data) await out.write(run.data, run.offset, run.owner);
       await out.write(buildFooter(size, DISK_TYPE_FIXED, 0xffffffffffffffffn, seed), size);
       await out.finish(size + 512);
       return;
@@ -277,7 +278,7 @@ export async function writeVhd(source: ByteSource, path: string, opts: VhdWriteO
     const bitmap = Buffer.alloc(bitmapBytes, 0xff); // every sector of an allocated block is present (as qemu writes them)
     let next = batOff + batBytes;
     let current = -1, currentStart = 0;
-    for await (const run of dataRuns(source, 64 * 1024)) {
+    for await (const run of pooledDataRuns(source, 64 * 1024)) {
       for (let i = 0; i < run.length;) {
         const p = run.offset + i;
         const b = Math.floor(p / bs);
@@ -289,7 +290,7 @@ export async function writeVhd(source: ByteSource, path: string, opts: VhdWriteO
           next += bitmapBytes + bs;
         }
         const len = Math.min((b + 1) * bs - p, run.length - i);
-        await out.write(run.data!.subarray(i, i + len), currentStart + bitmapBytes + (p - b * bs));
+        await out.write(run.data!.subarray(i, i + len), currentStart + bitmapBytes + (p - b * bs), run.owner);
         i += len;
       }
     }

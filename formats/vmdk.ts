@@ -16,7 +16,8 @@ import { Struct } from '../src/binary/struct.js';
 import type { ByteSource, Range } from '../src/disk/target.js';
 import { deflateZlib, inflateZlib } from './codec.js';
 import { ImageFormatError, ImageOptionError } from './errors.js';
-import { ImageFile, type FileWindow, clip, dataRuns, orderedParallel, withOutput } from './io.js';
+import { clip, dataRuns, orderedParallel, pooledDataRuns, withOutput } from './io.js';
+import { FileSource, type FileWindow } from '../src/disk/file.js';
 import { RawSource } from './raw.js';
 
 export const SPARSE_MAGIC = 0x564d444b; // "KDMV" little-endian
@@ -65,7 +66,7 @@ export class VmdkSparseExtent implements ByteSource {
   private lastGrain: { sector: number; data: Buffer } | null = null;
 
   private constructor(
-    readonly file: ImageFile,
+    readonly file: FileSource,
     private readonly h: ReturnType<typeof SparseExtentHeader.decode>,
     private readonly gd: Uint32Array,
     readonly size: number,
@@ -78,11 +79,11 @@ export class VmdkSparseExtent implements ByteSource {
   get compressed(): boolean { return (this.h.flags & FLAG_COMPRESSED) !== 0; }
 
   static async open(path: string, window?: FileWindow): Promise<VmdkSparseExtent> {
-    const file = await ImageFile.open(path, window);
+    const file = await FileSource.open(path, window);
     try { return await VmdkSparseExtent.parse(file); } catch (e) { await file.close(); throw e; }
   }
 
-  private static async parse(file: ImageFile): Promise<VmdkSparseExtent> {
+  private static async parse(file: FileSource): Promise<VmdkSparseExtent> {
     const ctx = { file: file.path };
     let h = SparseExtentHeader.decode(await file.readExact(0, 512, 'sparse extent header'), 0, { file: file.path });
     if (h.magicNumber !== SPARSE_MAGIC) throw new ImageFormatError('VMDK_BAD_MAGIC', 'not a VMDK sparse extent', { ...ctx, offset: 0, field: 'magicNumber' });
@@ -255,7 +256,7 @@ export class VmdkImage implements ByteSource {
   private constructor(readonly path: string, readonly size: number, readonly createType: string | null, private readonly pieces: Piece[]) {}
 
   static async open(path: string, window?: FileWindow): Promise<VmdkImage> {
-    const file = await ImageFile.open(path, window);
+    const file = await FileSource.open(path, window);
     const head = await file.readExact(0, Math.min(512, file.size), 'header');
     if (head.length >= 4 && head.readUInt32LE(0) === SPARSE_MAGIC) {
       await file.close();
@@ -287,7 +288,7 @@ export class VmdkImage implements ByteSource {
         const size = ex.sectors * SECTOR;
         let source: ByteSource | null = null;
         if (ex.type === 'FLAT' || ex.type === 'VMFS') {
-          source = RawSource.fromFile(await ImageFile.open(resolvePath(dirname(path), ex.file ?? '')), { offset: ex.offset * SECTOR, size });
+          source = RawSource.fromFile(await FileSource.open(resolvePath(dirname(path), ex.file ?? '')), { offset: ex.offset * SECTOR, size });
         } else if (ex.type === 'SPARSE' || ex.type === 'VMFSSPARSE') {
           source = await VmdkSparseExtent.open(resolvePath(dirname(path), ex.file ?? ''));
         } else if (ex.type !== 'ZERO') {
@@ -399,14 +400,14 @@ export async function writeVmdk(source: ByteSource, path: string, opts: VmdkWrit
       let gtIndex = -1;
       let gt = Buffer.alloc(GTES * 4);
       const flushGt = async () => { if (gtIndex >= 0) await out.write(gt, (gtStart + gtIndex * gtSectors) * SECTOR); };
-      for await (const run of dataRuns(source, gb)) {
+      for await (const run of pooledDataRuns(source, gb)) {
         for (let i = 0; i < run.length; i += gb) {
           const g = (run.offset + i) / gb;
           const gi = Math.floor(g / GTES);
           if (gi !== gtIndex) { await flushGt(); gtIndex = gi; gt = Buffer.alloc(GTES * 4); }
           gt.writeUInt32LE(next, (g % GTES) * 4);
           const data = run.data!.subarray(i, Math.min(run.length, i + gb));
-          await out.write(data, next * SECTOR);
+          await out.write(data, next * SECTOR, run.owner);
           next += GRAIN_SECTORS;
         }
       }

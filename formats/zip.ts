@@ -13,7 +13,7 @@ import { PassThrough } from 'node:stream';
 import type yauzl from 'yauzl';
 import type { ByteSource } from '../src/disk/target.js';
 import { ImageFormatError } from './errors.js';
-import { ImageFile, type FileWindow } from './io.js';
+import { FileSource, type FileWindow } from '../src/disk/file.js';
 import { StreamImage } from './compressed.js';
 import { writeRaw } from './raw.js';
 import { QCOW_MAGIC } from './qcow2.js';
@@ -58,7 +58,7 @@ export async function openZipImage<T extends ByteSource>(
     if (entry.isEncrypted()) throw new ImageFormatError('ZIP_ENCRYPTED', `entry ${entry.fileName} is encrypted`, { file: path });
     if (entry.compressionMethod === ZIP_STORED) {
       // Local file header: 30 fixed bytes, then name and extra field (APPNOTE 4.3.7).
-      const f = await ImageFile.open(path);
+      const f = await FileSource.open(path);
       let dataAt: number;
       try {
         const lh = await f.readExact(entry.relativeOffsetOfLocalHeader, 30, 'zip local header');

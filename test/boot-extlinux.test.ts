@@ -84,7 +84,11 @@ test('byte-identical to `extlinux --install` for the same ldlinux.sys placement'
   assert.ok(Buffer.from(payload.ldlinuxC32).equals(readFileSync(theirsC32)), 'ldlinux.c32 differs');
 });
 
-test('installed in place: e2fsck clean, boots BIOS+MBR to the marker on the ext4 root', async () => {
+// The BIOS+MBR+extlinux boot is product-path coverage in boot-e2e.test.ts; this mke2fs -d scaffolding
+// disk boots with INGOT_LONG=1 only.
+const LONG = process.env.INGOT_LONG === '1';
+
+test(`installed in place: e2fsck clean, active flag${LONG ? ', boots BIOS+MBR to the marker on the ext4 root' : ''}`, async () => {
   const { disk, part } = await makeDisk('boot');
   const ranges = debugfsFileBlocks(part, '/boot/extlinux/ldlinux.sys');
   const target = await ExistingFileTarget.open(disk);
@@ -97,6 +101,7 @@ test('installed in place: e2fsck clean, boots BIOS+MBR to the marker on the ext4
   const fsck = spawnSync('e2fsck', ['-fn', part], { encoding: 'utf8' });
   assert.is(fsck.status, 0, fsck.stdout + fsck.stderr);
   assert.match(sh('sfdisk -d "$1"', [disk]), /start=\s*2048,.*type=83, bootable/);
+  if (!LONG) return;
   const r = await bootImage({ image: disk, timeout: 120 });
   assert.ok(r.ok, `${r.outcome}\n${r.tail.join('\n')}`);
   assert.match(r.matchedLine!, /root=\/dev\/vda1 ext4/);

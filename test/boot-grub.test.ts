@@ -62,14 +62,28 @@ test('the uncompressed core image equals grub-mkimage -O i386-pc\'s, module for 
   assert.ok(Buffer.from(built.subarray(0, 500)).equals(core.subarray(0, 500)));
 });
 
-test('BIOS + MBR: core.img in the MBR gap boots to the marker', async () => {
+test('BIOS + MBR: core.img in the MBR gap with Reed-Solomon codes; two sectors of it wiped, GRUB repairs them and boots to the marker', async () => {
   const disk = join(dir, 'mbr.img');
   sh('truncate -s 50M "$1" && printf "label: dos\\nstart=2048, type=83\\n" | sfdisk -q "$1" && dd if="$2" of="$1" bs=1M seek=1 conv=notrunc status=none', [disk, rootImg]);
+  const core = await coreImageFor(grub, { bootFsUuid: uuid });
   const t = await ExistingFileTarget.open(disk);
   try {
-    await installGrubBios(t, await grub.read('boot.img'), await coreImageFor(grub, { bootFsUuid: uuid }), { coreSector: 1, gapSectors: 2047 });
+    await installGrubBios(t, await grub.read('boot.img'), core, { coreSector: 1, gapSectors: 2047 });
   } finally { await t.close(); }
   assert.match(sh('sfdisk -d "$1"', [disk]), /start=\s*2048, size=\s*\d+, type=83/);
+  // setup.c's embedding: twice core.img's sectors (the gap allows it), the redundancy size recorded at 0x10 of
+  // lzma_decompress.img, the blocklist covering the whole area.
+  const img = readFileSync(disk);
+  const coreSectors = Math.ceil(core.length / 512), nsec = 2 * coreSectors;
+  assert.is(img.readUInt32LE(1024 + 0x10), nsec * 512 - core.length);
+  assert.is(img.readUInt16LE(1024 - 12 + 8), nsec - 1);
+  assert.ok(img.subarray(512, 512 + core.length).subarray(1024).equals(Buffer.from(core).subarray(1024)), 'core.img itself unchanged after its start-up sector');
+  // Wipe two sectors of the LZMA payload, in different Reed-Solomon blocks: only GRUB's decoder
+  // (lzma_decompress.img runs it before decompressing) can bring them back from our codes.
+  for (const sec of [1 + 40, 1 + 200]) {
+    assert.ok(img.subarray(sec * 512, sec * 512 + 512).some((b) => b !== 0));
+    sh('dd if=/dev/zero of="$1" bs=512 seek="$2" count=1 conv=notrunc status=none', [disk, String(sec)]);
+  }
   const r = await bootImage({ image: disk, timeout: 150 });
   assert.ok(r.ok, `${r.outcome}\n${r.tail.join('\n')}`);
   assert.match(r.matchedLine!, /root=\/dev\/vda1 ext4/);

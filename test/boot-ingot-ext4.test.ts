@@ -26,6 +26,9 @@ const dir = mkdtempSync(join(tmpdir(), 'ingot-own-ext4-'));
 const root = stagedFixtureRoot();
 const kver = kernelVersion(root);
 const uuid = '4d3c2b1a-0f9e-4d8c-a7b6-5e4d3c2b1a09';
+// These images are now built and booted through `ingot build` in boot-e2e.test.ts; the boots of this
+// pre-integration assembly run with INGOT_LONG=1 only (the e2fsck checks always run).
+const LONG = process.env.INGOT_LONG === '1';
 
 test('own MBR + own ext4 + extlinux → e2fsck clean, boots to the marker', async () => {
   const tree = treeFromDir(root);
@@ -50,6 +53,7 @@ test('own MBR + own ext4 + extlinux → e2fsck clean, boots to the marker', asyn
   sh('dd if="$1" of="$2" bs=1M skip=1 status=none', [disk, part]);
   const fsck = spawnSync('e2fsck', ['-fn', part], { encoding: 'utf8' });
   assert.is(fsck.status, 0, fsck.stdout + fsck.stderr);
+  if (!LONG) return;
   const r = await bootImage({ image: disk, timeout: 150 });
   assert.ok(r.ok, `${r.outcome}\n${r.tail.join('\n')}`);
   assert.match(r.matchedLine!, new RegExp(`kernel=${kver} root=/dev/vda1 ext4`));
@@ -80,6 +84,7 @@ test('own GPT + FAT ESP + ext4, hybrid plan (GRUB BIOS + systemd-boot) → boots
   } finally {
     await target.close();
   }
+  if (!LONG) return;
   for (const firmware of ['bios', 'uefi'] as const) {
     const r = await bootImage({ image: disk, firmware, timeout: 180 });
     assert.ok(r.ok, `${firmware}: ${r.outcome}\n${r.tail.join('\n')}`);

@@ -34,4 +34,20 @@ test('ingot build (no spec) makes the default image and boots it on BIOS and UEF
   }
 });
 
+test('ingot build --arch i686 (no spec) makes the default image for i686 and boots it on qemu-system-i386', () => {
+  requireTool('qemu-system-i386', 'qemu-system-x86');
+  const dir = mkdtempSync(join(tmpdir(), 'ingot-default-i686-'));
+  try {
+    // The boot test succeeds only on the 686 kernel's marker line.
+    const r = ingot(['build', '--arch', 'i686', '--format', 'raw', '-o', join(dir, 'out'), '--timeout', '300', '--expect', 'INGOT-BOOT-OK kernel=\\S+-686 root=/dev/vda2 ext4'], { cwd: dir });
+    assert.is(r.code, 0, r.stderr);
+    const report = JSON.parse(readFileSync(join(dir, 'out', 'ingot-default.report.json'), 'utf8')) as { arch: string; packages: { nevra: string }[]; bootTests: { firmware: string; ok: boolean }[] };
+    assert.is(report.arch, 'i686');
+    for (const p of report.packages) assert.match(p.nevra, /\.(i686|noarch)$/);
+    assert.equal(report.bootTests.map((b) => [b.firmware, b.ok]), [['bios', true]]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

@@ -7,7 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import { SparseFileTarget } from '../src/disk/target.js';
 import { openExt4, readExt4Tree, writeExt4, Ext4Error } from '../src/fs/ext4/index.js';
 import { IngotError } from '../src/errors.js';
-import { openFileSource } from '../src/fs/ext4/file-source.js';
+import { openFileSource } from '../src/disk/file.js';
 import { requireTool } from './helpers/tools.js';
 import { SHARED } from './helpers/cli.js';
 import { compareWithDebugfs, debugfs, run, tmp } from './ext4-oracle.js';

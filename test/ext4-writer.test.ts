@@ -293,10 +293,11 @@ test('bad input: too small size names the size needed; long names and loops are 
     assert.ok(need > 40 << 20);
   }
   const long = new StagingTree();
-  long.root.entries!.set('n'.repeat(256), { ...long.root, id: 999, type: 'file', content: BufferContent.of(''), entries: undefined, nlink: 1 });
+  const t0 = { sec: 0, nsec: 0 };
+  long.root.entries!.set('n'.repeat(256), { ...long.root, atime: t0, mtime: t0, ctime: t0, xattrs: new Map(), id: 999, type: 'file', content: BufferContent.of(''), entries: undefined, nlink: 1 });
   await rejects(() => writeExt4(long, new MemoryTarget(16 << 20), {}), (e: unknown) => e instanceof Ext4Error && e.code === 'EXT4_NAME_TOO_LONG');
   const slash = new StagingTree();
-  slash.root.entries!.set('a/b', { ...slash.root, id: 998, type: 'file', content: BufferContent.of(''), entries: undefined, nlink: 1 });
+  slash.root.entries!.set('a/b', { ...slash.root, atime: t0, mtime: t0, ctime: t0, xattrs: new Map(), id: 998, type: 'file', content: BufferContent.of(''), entries: undefined, nlink: 1 });
   await rejects(() => writeExt4(slash, new MemoryTarget(16 << 20), {}), (e: unknown) => e instanceof Ext4Error && e.code === 'EXT4_BAD_NAME');
   const loop = new StagingTree();
   const d = loop.mkdirp('/a/b');

@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireTool } from './helpers/tools.js';
-import { BOOT_MARKER, DEFAULT_PACKAGES, fixtureRepo, unpackWithHostTools } from '../fixtures/repo.js';
+import { BOOT_MARKER, DEFAULT_PACKAGES, DEFAULT_PACKAGES_I686, fixtureRepo, unpackWithHostTools } from '../fixtures/repo.js';
 
 requireTool('rpmbuild'); requireTool('createrepo_c'); requireTool('rpm2cpio'); requireTool('cpio');
 const repo = fixtureRepo();
@@ -31,6 +31,27 @@ test('dnf resolves the default package set from the repository alone', () => {
       assert.match(r.stdout, new RegExp(`^ ${p}`, 'm'), `${p} not in the transaction:\n${r.stdout}`);
     }
     assert.match(r.stdout + r.stderr, /Operation aborted/);
+    // The i686 builds of the same names (and the 686 kernel providing `kernel`) lose to x86_64.
+    assert.not.match(r.stdout, /^ \S+\s+i686\s/m, r.stdout);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('dnf --forcearch=i686 resolves the i686 set from the same repository to i686 and noarch packages only', () => {
+  requireTool('dnf');
+  const root = mkdtempSync(join(tmpdir(), 'ingot-dnfroot-'));
+  try {
+    const r = spawnSync('dnf', ['--setopt=reposdir=/dev/null', `--repofrompath=fx,${repo}`, '--repo=fx',
+      `--installroot=${root}`, '--releasever=1', '--forcearch=i686', '--nogpgcheck', '--setopt=metadata_expire=0',
+      '--setopt=install_weak_deps=False', 'install', '--assumeno', ...DEFAULT_PACKAGES_I686], { encoding: 'utf8' });
+    assert.not.match(r.stdout + r.stderr, /Problem|No match|nothing provides|Error:/, r.stdout + r.stderr);
+    // Transaction lines: " name  arch  version  repo  size".
+    const rows = [...r.stdout.matchAll(/^ (\S+)\s+(i686|x86_64|noarch)\s/gm)].map((m) => [m[1]!, m[2]!]);
+    assert.ok(rows.length >= 7, r.stdout);
+    for (const [name, arch] of rows) assert.ok(arch === 'i686' || arch === 'noarch', `${name}.${arch}`);
+    assert.ok(rows.some(([n, a]) => /^linux-image-.*-686$/.test(n) && a === 'i686'), r.stdout);
+    assert.ok(rows.some(([n, a]) => n === 'busybox-static' && a === 'i686'), r.stdout);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

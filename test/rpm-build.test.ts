@@ -82,6 +82,13 @@ test('a file name with a newline (patched in, same length: rpmbuild refuses such
   await oracle(file, 'newline');
 });
 
+test('extraction through worker-thread decoding (shared slots, transient chunks) agrees with rpm2cpio | cpio for every compressor', async () => {
+  process.env.INGOT_RPM_WORKERS = '1';
+  try {
+    for (const mode of Object.keys(PAYLOADS)) await oracle(pkgs[mode]!, `worker-${mode}`);
+  } finally { delete process.env.INGOT_RPM_WORKERS; }
+});
+
 test('worker-thread decoding (INGOT_RPM_WORKERS=1) yields the same entries and bytes as in-process decoding', async () => {
   const digest = async () => {
     const out: string[] = [];

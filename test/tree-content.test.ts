@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { rejects } from './tree-util.js';
-import { ContentStore, FdCache, FileSpanContent, readAll } from '../src/tree/content-store.js';
+import { ContentStore, FdCache, FileSpanContent, HostFileContent, readAll } from '../src/tree/content-store.js';
 
 const work = mkdtempSync(join(tmpdir(), 'ingot-content-'));
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -133,6 +133,34 @@ test('FileSpanContent reads spans of host files through a bounded fd cache', asy
   await rejects(readAll(s2), /shorter than its recorded span/);
   await cache.closeAll();
   assert.is(cache.openCount, 0);
+});
+
+test('readSync of host contents equals read (whole, spans, sparse ranges, at any position)', async () => {
+  const p = join(work, 'sync-src');
+  const b = randomBytes(70_000);
+  writeFileSync(p, b);
+  const contents = [
+    new HostFileContent({ path: work, fdCache: new FdCache(4) }, 'sync-src', b.length),
+    new FileSpanContent(p, 1234, 50_000),
+    new HostFileContent({ path: work, fdCache: new FdCache(4) }, 'sync-src', b.length, [{ offset: 4096, length: 5000 }, { offset: 40_000, length: 12_345 }]),
+    new FileSpanContent(p, 100, 60_000, { dataRanges: [{ offset: 0, length: 10 }, { offset: 59_000, length: 1000 }] }),
+  ];
+  for (const c of contents) {
+    for (const [pos, len] of [[0, c.size], [1, 4095], [4000, 20_000], [c.size - 7, 100], [c.size, 10]] as const) {
+      const a = new Uint8Array(len).fill(0xaa);
+      const s2 = new Uint8Array(len).fill(0x55);
+      const na = await c.read(a, pos);
+      const ns = c.readSync!(s2, pos);
+      assert.is(ns, na, `count at ${pos}`);
+      assert.ok(Buffer.from(a.subarray(0, na)).equals(Buffer.from(s2.subarray(0, ns))), `bytes at ${pos}`);
+    }
+  }
+  // The sparse host content: data where the ranges are, zeros elsewhere (oracle: the file bytes).
+  const all = await readAll(contents[2]!);
+  assert.ok(all.subarray(4096, 9096).equals(b.subarray(4096, 9096)));
+  assert.is(all.subarray(0, 4096).reduce((x, y) => x + y, 0) + all.subarray(9096, 40_000).reduce((x, y) => x + y, 0), 0);
+  assert.is(contents[0]!.path, `${work}/sync-src`);
+  assert.throws(() => new FileSpanContent(p, 0, 80_000).readSync(new Uint8Array(80_000), 0), /shorter than its recorded span/);
 });
 
 test.after(() => rmSync(work, { recursive: true, force: true }));

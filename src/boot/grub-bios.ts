@@ -13,7 +13,8 @@
  *               dependency order, the embedded config, the prefix.
  *  boot.img goes to the MBR (keeping the disk signature and partition
  *  table) with the first core.img sector at 0x5c; core.img goes to the MBR
- *  gap (MBR disks) or the BIOS boot partition (GPT disks).
+ *  gap (MBR disks) or the BIOS boot partition (GPT disks), followed by its
+ *  Reed-Solomon redundancy (src/boot/reed-solomon.ts) as grub-bios-setup adds.
  */
 import { createRequire } from 'node:module';
 import { IngotError } from '../errors.js';
@@ -22,6 +23,7 @@ import type { BlockTarget } from '../disk/target.js';
 import type { StagingTree } from '../tree/tree.js';
 import { readAll } from './depmod.js';
 import { elfSections } from './elf.js';
+import { withRedundancy } from './reed-solomon.js';
 
 export class GrubError extends IngotError {
   constructor(message: string, file?: string) {
@@ -231,12 +233,15 @@ export async function coreImageFor(files: GrubPcFiles, o: { bootFsUuid: string; 
  * blocklist pointing at them, and boot.img in the MBR pointing at core.img.
  * `gapSectors` is the room available (sectors).
  */
-export async function installGrubBios(disk: BlockTarget, bootImg: Uint8Array, core: Uint8Array, o: { coreSector: number; gapSectors: number }): Promise<void> {
+export async function installGrubBios(disk: BlockTarget, bootImg: Uint8Array, core: Uint8Array, o: { coreSector: number; gapSectors: number; rsCodes?: boolean }): Promise<void> {
   if (bootImg.length !== SECTOR) throw new GrubError(`boot.img is ${bootImg.length} bytes, not ${SECTOR}`);
-  const nsec = Math.ceil(core.length / SECTOR);
-  if (nsec > o.gapSectors) throw new GrubError(`core.img needs ${nsec} sectors but only ${o.gapSectors} are free for it (MBR gap or BIOS boot partition too small)`);
-  const img = new Uint8Array(nsec * SECTOR);
-  img.set(core);
+  const coreSectors = Math.ceil(core.length / SECTOR);
+  if (coreSectors > o.gapSectors) throw new GrubError(`core.img needs ${coreSectors} sectors but only ${o.gapSectors} are free for it (MBR gap or BIOS boot partition too small)`);
+  // setup.c: with Reed-Solomon codes the embedding takes up to twice core.img, as far as the gap and
+  // the real-mode load limit allow; the blocklist then covers the whole embedded area.
+  const nsec = o.rsCodes === false ? coreSectors : Math.min(o.gapSectors, 2 * coreSectors, MAX_CORE >> 9);
+  const img = o.rsCodes === false ? new Uint8Array(nsec * SECTOR) : withRedundancy(core, nsec);
+  if (o.rsCodes === false) img.set(core);
   // Clear diskboot's blocklist area, then one entry for the rest of core.img and a zero terminator.
   for (let at = SECTOR - 12; at >= SECTOR - 12 * 4; at -= 12) {
     const b = BootBlocklist.decode(img, at);

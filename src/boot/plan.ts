@@ -20,7 +20,8 @@ import { installInitramfs, initramfsPath } from './initramfs.js';
 import { findKernels, kernelCmdline, type InstalledKernel } from './kernel.js';
 import { extlinuxConf, extlinuxFromTree, installExtlinux, stageExtlinuxFiles, type ExtlinuxPayload, type FileBlockMap } from './extlinux.js';
 import { coreImageFor, grubPcFromTree, installGrubBios } from './grub-bios.js';
-import { grubCfg, grubEfiEsp, systemdBootEsp, type EspFile } from './uefi.js';
+import { findGrubEfi, grubCfg, grubEfiEsp, systemdBootEsp, type EspFile, type GrubConfig } from './uefi.js';
+import { blsEntryName, blsEntryText, grubHasBlscfg, grubImageHasBlscfg, machineId, type BlsEntry } from './bls.js';
 
 export class BootPlanError extends IngotError {
   constructor(message: string) {
@@ -48,6 +49,11 @@ export interface BootPlan {
   vendor?: string;
   initramfsCompression?: 'gzip' | 'xz';
   mtime?: number;
+  /**
+   * GRUB keeps its menu as BLS type 1 entries in /boot/loader/entries
+   * (Fedora style). Default: when the image's GRUB has the blscfg module.
+   */
+  bls?: boolean;
 }
 
 export interface PreparedBoot {
@@ -58,6 +64,8 @@ export interface PreparedBoot {
   /** Files for the ESP (uefi/hybrid); the FAT writer puts them there. */
   espFiles: EspFile[];
   extlinux?: { payload: ExtlinuxPayload; mbr: Uint8Array; dir: string };
+  /** BLS entries written to /boot/loader/entries for GRUB, and whether GRUB reads them itself (blscfg). */
+  bls?: { paths: string[]; blscfg: boolean };
 }
 
 /** Path as seen from the file system holding /boot. */
@@ -94,18 +102,37 @@ export async function prepareBoot(tree: StagingTree, plan: BootPlan): Promise<Pr
     stageExtlinuxFiles(tree, payload, dir, extlinuxConf({ kernel: onBootFs(plan, kernelPath), initrd: onBootFs(plan, initrd), append: cmdline }));
     prep.extlinux = { payload, mbr, dir };
   }
-  if (bios === 'grub' || (plan.firmware !== 'bios' && (plan.uefiLoader ?? 'systemd-boot') === 'grub')) {
+  const efiGrub = plan.firmware !== 'bios' && (plan.uefiLoader ?? 'systemd-boot') === 'grub';
+  let cfg: GrubConfig = { bootFsUuid: bootUuid, kernel: onBootFs(plan, kernelPath), initrd: onBootFs(plan, initrd), cmdline };
+  if (bios === 'grub' || efiGrub) {
     if (bios === 'grub') grubPcFromTree(tree); // fail now, naming the package, rather than after the file systems are written
-    const cfg = grubCfg({ bootFsUuid: bootUuid, kernel: onBootFs(plan, kernelPath), initrd: onBootFs(plan, initrd), cmdline });
+    // The image uses BLS when its GRUB has blscfg; grub.cfg runs blscfg only when every GRUB that reads it
+    // has it (hybrid: the BIOS modules and the EFI image), else it carries the entries as menuentries.
+    const efiImage = efiGrub ? await findGrubEfi(tree) : undefined;
+    const has = [
+      ...(bios === 'grub' ? [grubHasBlscfg(tree, '/usr/lib/grub/i386-pc')] : []),
+      ...(efiGrub ? [efiImage !== undefined && grubImageHasBlscfg(efiImage.data)] : []),
+    ];
+    const blscfg = has.every(Boolean);
+    if (plan.bls ?? has.some(Boolean)) {
+      const token = (await machineId(tree)) ?? plan.vendor ?? 'linux';
+      const entry: BlsEntry = { title: `${plan.vendor ?? 'Linux'} (${kernel.version})`, version: kernel.version, linux: cfg.kernel, initrd: cfg.initrd, options: cmdline };
+      const path = `/boot/loader/entries/${blsEntryName(token, kernel.version)}`;
+      tree.mkdirp('/boot/loader/entries', { mode: 0o755 });
+      if (tree.lookup(path)) tree.remove(path);
+      tree.addFile(path, new BufferContent(Buffer.from(blsEntryText(entry))), { mode: 0o644 });
+      cfg = { ...cfg, bls: { entries: [entry], blscfg } };
+      prep.bls = { paths: [path], blscfg };
+    }
     tree.mkdirp('/boot/grub', { mode: 0o755 });
     if (tree.lookup('/boot/grub/grub.cfg')) tree.remove('/boot/grub/grub.cfg');
-    tree.addFile('/boot/grub/grub.cfg', new BufferContent(Buffer.from(cfg)), { mode: 0o644 });
+    tree.addFile('/boot/grub/grub.cfg', new BufferContent(Buffer.from(grubCfg(cfg))), { mode: 0o644 });
   }
   if (plan.firmware !== 'bios') {
     const loader = plan.uefiLoader ?? 'systemd-boot';
     prep.espFiles = loader === 'systemd-boot'
       ? await systemdBootEsp(tree, { kernelVersion: kernel.version, kernel: kernel.image, initrd, cmdline, token: plan.vendor ?? 'linux' })
-      : await grubEfiEsp(tree, { vendor: plan.vendor ?? 'linux', bootFsUuid: bootUuid, kernel: onBootFs(plan, kernelPath), initrd: onBootFs(plan, initrd), cmdline });
+      : await grubEfiEsp(tree, { ...cfg, vendor: plan.vendor ?? 'linux' });
   }
   return prep;
 }

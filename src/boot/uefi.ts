@@ -11,6 +11,7 @@
 import { IngotError } from '../errors.js';
 import type { StagingTree } from '../tree/tree.js';
 import { readAll } from './depmod.js';
+import { blsEntryName, blsEntryText, type BlsEntry } from './bls.js';
 
 export class UefiError extends IngotError {
   constructor(message: string) {
@@ -28,6 +29,11 @@ export const GRUB_EFI_PATHS = [
   '/usr/lib/grub/x86_64-efi/monolithic/grubx64.efi',
 ];
 export const SHIM_PATHS = ['/usr/lib/shim/shimx64.efi.signed', '/usr/lib/shim/shimx64.efi', '/boot/efi/EFI/fedora/shimx64.efi'];
+
+/** The image's prebuilt GRUB EFI image, when it has one. */
+export function findGrubEfi(tree: StagingTree): Promise<{ path: string; data: Uint8Array } | undefined> {
+  return fileFrom(tree, GRUB_EFI_PATHS);
+}
 
 async function fileFrom(tree: StagingTree, candidates: string[]): Promise<{ path: string; data: Uint8Array } | undefined> {
   for (const p of candidates) {
@@ -63,15 +69,15 @@ export async function systemdBootEsp(tree: StagingTree, e: KernelEntry & { token
   const sdboot = await fileFrom(tree, SYSTEMD_BOOT_PATHS);
   if (!sdboot) throw new UefiError(`the image has no systemd-boot (${SYSTEMD_BOOT_PATHS.join(', ')}): add systemd-boot-efi (Fedora: systemd-boot-unsigned)`);
   const dir = `/${e.token}/${e.kernelVersion}`;
-  const entry = [
-    `title ${e.title ?? 'Linux'}`, `version ${e.kernelVersion}`, `linux ${dir}/linux`,
-    ...(e.initrd ? [`initrd ${dir}/initrd`] : []), `options ${e.cmdline}`, '',
-  ].join('\n');
+  const entry = blsEntryText({
+    title: e.title ?? 'Linux', version: e.kernelVersion, linux: `${dir}/linux`, initrd: e.initrd ? `${dir}/initrd` : undefined, options: e.cmdline,
+  });
+  const name = blsEntryName(e.token, e.kernelVersion);
   const files: EspFile[] = [
     { path: '/EFI/BOOT/BOOTX64.EFI', data: sdboot.data },
     { path: '/EFI/systemd/systemd-bootx64.efi', data: sdboot.data },
-    { path: '/loader/loader.conf', data: Buffer.from(`default ${e.token}-${e.kernelVersion}.conf\ntimeout 0\nconsole-mode keep\neditor no\n`) },
-    { path: `/loader/entries/${e.token}-${e.kernelVersion}.conf`, data: Buffer.from(entry) },
+    { path: '/loader/loader.conf', data: Buffer.from(`default ${name}\ntimeout 0\nconsole-mode keep\neditor no\n`) },
+    { path: `/loader/entries/${name}`, data: Buffer.from(entry) },
     { path: `${dir}/linux`, data: await required(tree, e.kernel, 'kernel') },
   ];
   if (e.initrd) files.push({ path: `${dir}/initrd`, data: await required(tree, e.initrd, 'initramfs') });
@@ -88,22 +94,42 @@ export interface GrubConfig {
   title?: string;
   /** Seconds at the menu. */
   timeout?: number;
+  /**
+   * The image keeps its entries as BLS type 1 files in /boot/loader/entries.
+   * With `blscfg` (Fedora's GRUB) the menu is read from them at boot;
+   * without it, each entry becomes a menuentry here.
+   */
+  bls?: { entries: BlsEntry[]; blscfg: boolean };
 }
 
-/** A grub.cfg for BIOS and EFI GRUB: serial + screen console, one entry found by file system UUID. */
+/**
+ * A grub.cfg for BIOS and EFI GRUB: serial + screen console, entries found by
+ * file system UUID; Fedora-style `blscfg` when the image's GRUB has it.
+ */
 export function grubCfg(c: GrubConfig): string {
-  return [
+  const head = [
     '# written by ingot',
     'serial --unit=0 --speed=115200',
     'terminal_input serial console',
     'terminal_output serial console',
     `set timeout=${c.timeout ?? 0}`,
     'set default=0',
-    `menuentry '${(c.title ?? 'Linux').replace(/'/g, '')}' {`,
-    `  search --no-floppy --fs-uuid --set=root ${c.bootFsUuid}`,
-    `  linux ${c.kernel} ${c.cmdline}`,
-    ...(c.initrd ? [`  initrd ${c.initrd}`] : []),
-    '}',
+  ];
+  if (c.bls?.blscfg) {
+    // blscfg reads $boot's /loader/entries (separate /boot) or /boot/loader/entries (on root).
+    return [...head, `search --no-floppy --fs-uuid --set=boot ${c.bootFsUuid}`, 'set root=$boot', 'insmod blscfg', 'blscfg', ''].join('\n');
+  }
+  if (c.bls) head.push('# the menu below is /boot/loader/entries/*.conf: this GRUB has no blscfg module');
+  const entries = c.bls?.entries ?? [{ title: c.title ?? 'Linux', linux: c.kernel, initrd: c.initrd, options: c.cmdline }];
+  return [
+    ...head,
+    ...entries.flatMap((e) => [
+      `menuentry '${e.title.replace(/'/g, '')}' {`,
+      `  search --no-floppy --fs-uuid --set=root ${c.bootFsUuid}`,
+      `  linux ${e.linux}${e.options ? ` ${e.options}` : ''}`,
+      ...(e.initrd ? [`  initrd ${e.initrd}`] : []),
+      '}',
+    ]),
     '',
   ].join('\n');
 }

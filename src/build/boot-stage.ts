@@ -64,6 +64,7 @@ export async function prepareBoot(tree: StagingTree, spec: ImageSpec, plan: Disk
     consoles: givesConsole ? [] : undefined,
     vendor: (await osId(tree)) ?? 'linux',
     mtime: ctx.epoch,
+    bls: bl.bls,
   };
   const prepared = await planBoot(tree, bootPlan);
   const t = { sec: ctx.epoch, nsec: 0 };

@@ -177,7 +177,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   else if (opts.spec) spec = opts.spec;
   else {
     if (!opts.defaultRepo) throw new BuildError('NO_SPEC', 'no spec given and no default repository');
-    spec = normalizeSpec(defaultSpecInput(opts.defaultRepo), '(default image)');
+    spec = normalizeSpec(defaultSpecInput(opts.defaultRepo, opts.arch), '(default image)');
   }
   if (opts.arch) spec = { ...spec, arch: opts.arch as ImageSpec['arch'] };
   warnings.push(...spec.warnings);
@@ -338,7 +338,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       for (const fw of fws) {
         check(signal);
         progress({ stage: 'boot-test', message: `${out.format} ${fw}` });
-        const r = await bootImage({ image: out.path, firmware: fw, expect: opts.bootTest.expect, timeout: opts.bootTest.timeout, serialLog: opts.bootTest.serialLog });
+        const r = await bootImage({ image: out.path, firmware: fw, arch: spec.arch === 'i686' || spec.arch === 'i386' ? 'i686' : 'x86_64', expect: opts.bootTest.expect, timeout: opts.bootTest.timeout, serialLog: opts.bootTest.serialLog });
         bootTests.push({ format: out.format, firmware: fw, ok: r.ok, seconds: r.seconds, outcome: r.outcome });
         if (!r.ok) {
           throw new BuildError('BOOT_TEST_FAILED', `boot test (${fw}) failed: ${r.outcome}; last console lines: ${r.tail.slice(-8).join(' | ')}`);

@@ -9,7 +9,7 @@ import { importTar } from '../tree/import-tar.js';
 import { FdCache } from '../tree/content-store.js';
 import { parseSize } from '../spec/model.js';
 import { openExt4, prepareExt4, type Ext4Options, type Ext4Reader, type Ext4Stat } from '../fs/ext4/index.js';
-import { openFileSource } from '../fs/ext4/file-source.js';
+import { openFileSource } from '../disk/file.js';
 import { openFat, type FatDirEntry } from '../fs/fat/index.js';
 import { openFilesystemSource } from '../inspect.js';
 import type { ByteSource } from '../disk/target.js';

@@ -13,3 +13,14 @@ export class PartitionTableError extends IngotError {
     super(code, message, context);
   }
 }
+
+/**
+ * Bad, truncated or unsupported image content, or a read outside an image
+ * file. `code` is stable (e.g. `IMAGE_OUT_OF_RANGE`, `QCOW2_L2_OUT_OF_RANGE`);
+ * the context names the file and, where one exists, the byte offset.
+ */
+export class ImageFormatError extends IngotError {
+  constructor(code: string, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(code, message, context, options);
+  }
+}

@@ -1,6 +1,7 @@
 export * from './target.js';
-export { FileSource, BytesSource } from './file.js';
-export { LayoutError, PartitionTableError } from './errors.js';
+export { FileSource, BytesSource, openFileSource, dataExtents } from './file.js';
+export type { FileWindow } from './file.js';
+export { LayoutError, PartitionTableError, ImageFormatError } from './errors.js';
 export { computeLayout, minimalDiskSize, parseSize, DEFAULT_ALIGNMENT, MiB } from './layout.js';
 export type { Layout, LayoutOptions, PartitionRequest, PlacedPartition, TableKind } from './layout.js';
 export { writePartitionTable, readPartitionTable } from './table.js';

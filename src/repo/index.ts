@@ -92,7 +92,7 @@ export async function loadRepos(configs: RepoConfig[], opts: LoadOptions = {}): 
     const pfile = await source.file(primary.href, { checksum: primary.checksum, size: primary.size });
     const ctx = { repo: cfg.id, file: pfile };
     compressionOf(primary.href, ctx);
-    await parsePrimary(await openDecompressed(pfile, ctx), pool, index, ctx, accept);
+    await parsePrimary(() => openDecompressed(pfile, ctx), pool, index, ctx, accept);
     const group = repomd.data.get('group') ?? repomd.data.get('group_gz');
     if (group) {
       const gfile = await source.file(group.href, { checksum: group.checksum, size: group.size });
@@ -116,7 +116,7 @@ export async function loadRepos(configs: RepoConfig[], opts: LoadOptions = {}): 
       if (!fl) continue;
       const f = await r.source.file(fl.href, { checksum: fl.checksum, size: fl.size });
       const ctx = { repo: r.config.id, file: f };
-      const found = await scanFilelists(await openDecompressed(f, ctx), wanted, ctx);
+      const found = await scanFilelists(() => openDecompressed(f, ctx), wanted, ctx);
       for (const [path, ids] of found) {
         const pid = pool.strings.intern(path);
         let list = pool.extraFileProviders.get(pid);

@@ -6,7 +6,7 @@
  * index in the pool, in load order (repository order, then primary.xml order),
  * which is also the order libsolv numbers solvables in.
  */
-import { StringPool } from './strings.js';
+import { StringPool, detach } from './strings.js';
 import { parseEvr, type Evr } from '../solve/evr.js';
 
 /** Dependency kinds in the order they are stored per package. */
@@ -103,7 +103,7 @@ export class Pool {
   readonly depStart = new IntVec(1 << 12);
 
   private readonly parsedEvr = new Map<number, Evr>();
-  private provIndex: Map<number, Int32Array> | undefined;
+  private provCsr: { start: Int32Array; data: Int32Array } | undefined;
   private nameIndex: Map<number, Int32Array> | undefined;
   /** Providers of file paths found in filelists.xml (beyond primary's short list). */
   readonly extraFileProviders = new Map<number, number[]>();
@@ -120,7 +120,7 @@ export class Pool {
 
   /** @internal invalidate indexes after packages were added. */
   invalidate(): void {
-    this.provIndex = undefined;
+    this.provCsr = undefined;
     this.nameIndex = undefined;
     this.obsIndex = undefined;
   }
@@ -184,32 +184,43 @@ export class Pool {
     };
   }
 
-  /** Packages whose provides (or primary file list) carry this name: pairs (pkg, triple index or -1 for a file). */
-  providesIndex(): Map<number, Int32Array> {
-    if (this.provIndex) return this.provIndex;
-    // two passes over typed arrays indexed by name id (no per-entry Map traffic)
+  /**
+   * Providers by name id, in one pair of arrays (no object per name): the
+   * packages whose provides (or primary file list) carry name n are the pairs
+   * (pkg, triple index or -1 for a file) in `data[start[n] .. start[n + 1])`,
+   * in pool order.
+   */
+  providerIndex(): { start: Int32Array; data: Int32Array } {
+    if (this.provCsr) return this.provCsr;
     const K = DEP_KIND_COUNT + 1;
     const d = this.deps.data, st = this.depStart.data;
-    const counts = new Int32Array(this.strings.size);
+    const start = new Int32Array(this.strings.size + 1);
     for (let p = 0; p < this.count; p++) {
-      for (let i = st[p * K + DepKind.Provides], e = st[p * K + DepKind.Provides + 1]; i < e; i++) counts[d[3 * i]] += 2;
-      for (let i = st[p * K + DepKind.Files], e = st[p * K + DepKind.Files + 1]; i < e; i++) counts[d[3 * i]] += 2;
+      for (let i = st[p * K + DepKind.Provides], e = st[p * K + DepKind.Provides + 1]; i < e; i++) start[d[3 * i] + 1] += 2;
+      for (let i = st[p * K + DepKind.Files], e = st[p * K + DepKind.Files + 1]; i < e; i++) start[d[3 * i] + 1] += 2;
     }
-    const arrays: (Int32Array | undefined)[] = new Array(counts.length);
-    const fill = new Int32Array(counts.length);
-    const idx = new Map<number, Int32Array>();
-    for (let n = 0; n < counts.length; n++) if (counts[n]) { const a = new Int32Array(counts[n]); arrays[n] = a; idx.set(n, a); }
+    for (let n = 1; n < start.length; n++) start[n] += start[n - 1];
+    const data = new Int32Array(start[start.length - 1]);
+    const fill = start.slice(0, -1);
     for (let p = 0; p < this.count; p++) {
       for (const kind of [DepKind.Provides, DepKind.Files]) {
         for (let i = st[p * K + kind], e = st[p * K + kind + 1]; i < e; i++) {
-          const n = d[3 * i], a = arrays[n]!, f = fill[n];
-          a[f] = p;
-          a[f + 1] = kind === DepKind.Files ? -1 : i;
-          fill[n] = f + 2;
+          const f = fill[d[3 * i]];
+          data[f] = p;
+          data[f + 1] = kind === DepKind.Files ? -1 : i;
+          fill[d[3 * i]] = f + 2;
         }
       }
     }
-    this.provIndex = idx;
+    this.provCsr = { start, data };
+    return this.provCsr;
+  }
+
+  /** {@link providerIndex} as a map of views (name id → pairs), for callers that iterate it. */
+  providesIndex(): Map<number, Int32Array> {
+    const { start, data } = this.providerIndex();
+    const idx = new Map<number, Int32Array>();
+    for (let n = 0; n + 1 < start.length; n++) if (start[n + 1] > start[n]) idx.set(n, data.subarray(start[n], start[n + 1]));
     return idx;
   }
 
@@ -297,10 +308,10 @@ export class PackageBuilder {
     pool.repo.push(this.repo);
     pool.sizePackage.push(this.sizePackage);
     pool.sizeInstalled.push(this.sizeInstalled);
-    pool.location.push(this.location);
-    pool.locationBase.push(this.locationBase);
+    pool.location.push(detach(this.location));
+    pool.locationBase.push(this.locationBase === undefined ? undefined : detach(this.locationBase));
     pool.checksumType.push(s.intern(this.checksumType));
-    pool.checksum.push(this.checksum);
+    pool.checksum.push(detach(this.checksum));
     pool.sourcerpm.push(s.intern(this.sourcerpm));
     const prov = this.kinds[DepKind.Provides];
     let self = false;

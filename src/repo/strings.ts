@@ -11,6 +11,7 @@ export class StringPool {
   intern(s: string): number {
     let id = this.ids.get(s);
     if (id === undefined) {
+      s = detach(s);
       id = this.strs.length;
       this.strs.push(s);
       this.ids.set(s, id);
@@ -28,4 +29,15 @@ export class StringPool {
   }
 
   get size(): number { return this.strs.length; }
+}
+
+/**
+ * A copy of `s` that does not keep a larger string alive: V8 represents a
+ * slice of 13+ characters as a view into its parent, so a name sliced out of
+ * a 1 MiB parser chunk would pin the whole chunk for as long as the pool
+ * holds the name. Concatenating and slicing again makes V8 flatten into a
+ * string of the name's own size.
+ */
+export function detach(s: string): string {
+  return s.length < 13 ? s : (' ' + s).slice(1);
 }

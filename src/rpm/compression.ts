@@ -33,15 +33,28 @@ export function detectCompression(magic: Uint8Array, tag: string | null): Compre
 }
 
 interface LzmaNative { createStream(kind: 'autoDecoder', opts: { synchronous?: boolean; memlimit?: number }): Duplex }
-interface ZstdDCtx { decompressStream(dst: Uint8Array, src: Uint8Array): [number, number, number] }
+interface ZstdDCtx { decompressStream(dst: Uint8Array, src: Uint8Array): [number, number, number]; reset(directive: number): void }
 interface ZstdBinding { DCtx: new () => ZstdDCtx }
 interface Unbzip2 { (): Duplex }
 
+export interface DecompressOptions {
+  /**
+   * Decode zstd into one reused output buffer instead of a fresh one per chunk:
+   * each chunk is then valid only until the next is requested (the consumer
+   * writes it out first). Saves an allocation, and its garbage, per MiB.
+   */
+  reuse?: boolean;
+}
+
 /** The decompressed bytes of `raw` (the compressed payload stream). */
-export function decompress(c: Compression, raw: Readable): AsyncIterable<Buffer> {
+export function decompress(c: Compression, raw: Readable, opts: DecompressOptions = {}): AsyncIterable<Buffer> {
   if (c === 'none') return chunksOf(raw);
   if (c === 'gzip') return gunzip(raw);
-  if (c === 'zstd') return unzstd(raw);
+  if (c === 'zstd') {
+    let reused: Buffer | undefined;
+    const output = opts.reuse ? () => (reused ??= Buffer.allocUnsafe(ZSTD_OUT)) : () => Buffer.allocUnsafe(ZSTD_OUT);
+    return (async function* () { try { yield* unzstd(raw, output); } finally { raw.destroy(); } })();
+  }
   let dec: Duplex;
   switch (c) {
     case 'xz': case 'lzma': dec = (require('lzma-native') as LzmaNative).createStream('autoDecoder', { synchronous: false, memlimit: 1 << 28 }); break;
@@ -56,31 +69,39 @@ export function decompress(c: Compression, raw: Readable): AsyncIterable<Buffer>
   };
 }
 
-const ZSTD_OUT = 1 << 20;
+export const ZSTD_OUT = 1 << 20;
+/** ZSTD_ResetDirective ZSTD_reset_session_only (zstd.h). */
+const ZSTD_RESET_SESSION_ONLY = 1;
+const idleDCtx: ZstdDCtx[] = [];
 
 /**
  * zstd through zstd-napi's ZSTD_decompressStream binding, driven directly:
  * 1 MiB output chunks (the stream wrapper's 128 KiB ones cost a garbage
  * collection every few megabytes) and no Transform machinery in between.
+ * `output()` supplies each output buffer (fresh, reused, or a slot of a
+ * buffer shared with another thread); the yielded chunks are views of it.
+ * Each input chunk is fully consumed before the next is pulled, so the
+ * source may reuse its read buffer.
  */
-async function* unzstd(raw: Readable): AsyncGenerator<Buffer> {
-  const dctx = new (require('zstd-napi/binding.js') as ZstdBinding).DCtx();
+export async function* unzstd(raw: AsyncIterable<Uint8Array>, output: () => Buffer | Promise<Buffer>): AsyncGenerator<Buffer> {
+  const dctx = idleDCtx.pop() ?? new (require('zstd-napi/binding.js') as ZstdBinding).DCtx();
   let inFrame = false;
-  let dst = Buffer.allocUnsafe(ZSTD_OUT);
-  let used = 0;
   try {
+    let dst = await output();
+    let used = 0;
     for await (const chunk of raw) {
-      let src = chunk as Buffer;
+      let src = chunk;
       while (src.length > 0) {
         const [ret, produced, consumed] = dctx.decompressStream(dst.subarray(used), src);
         used += produced;
         src = src.subarray(consumed);
         inFrame = ret !== 0;
-        if (used === dst.length) { yield dst; dst = Buffer.allocUnsafe(ZSTD_OUT); used = 0; }
+        if (used === dst.length) { yield dst; dst = await output(); used = 0; }
         if (consumed === 0 && produced === 0) break;
       }
-      if (used > 0) { yield dst.subarray(0, used); dst = Buffer.allocUnsafe(ZSTD_OUT); used = 0; }
+      // A partly filled buffer waits for the next input chunk (fewer, fuller chunks downstream).
     }
+    if (used > 0) { yield dst.subarray(0, used); dst = await output(); used = 0; }
     // Drain what the decoder still holds for a complete input.
     for (;;) {
       const [ret, produced] = dctx.decompressStream(dst.subarray(used), Buffer.alloc(0));
@@ -88,12 +109,14 @@ async function* unzstd(raw: Readable): AsyncGenerator<Buffer> {
       if (produced === 0) break;
       used += produced;
       inFrame = ret !== 0;
-      if (used > 0) { yield dst.subarray(0, used); dst = Buffer.allocUnsafe(ZSTD_OUT); used = 0; }
+      if (used > 0) { yield dst.subarray(0, used); dst = await output(); used = 0; }
     }
-    if (inFrame) throw new RpmFormatError('DECOMPRESS', 'zstd payload ends inside a frame');
   } finally {
-    raw.destroy();
+    // Contexts are reused: each holds a window (MiBs of native memory) that is otherwise freed only when GC runs.
+    dctx.reset(ZSTD_RESET_SESSION_ONLY);
+    if (idleDCtx.length < 4) idleDCtx.push(dctx);
   }
+  if (inFrame) throw new RpmFormatError('DECOMPRESS', 'zstd payload ends inside a frame');
 }
 
 /** Parse a gzip member header (RFC 1952 §2.3); returns its length, or 0 when more bytes are needed. */

@@ -9,7 +9,7 @@
  */
 import {
   chmodSync, chownSync, closeSync, futimesSync, fchmodSync, fchownSync, lchownSync, linkSync, lutimesSync,
-  mkdirSync, openSync, readFileSync, readdirSync, symlinkSync, utimesSync, write,
+  mkdirSync, openSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeSync,
 } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
@@ -18,48 +18,11 @@ import { atomicOutput } from '../util/atomic.js';
 import { openRpm } from './reader.js';
 import type { PayloadEntry } from './payload.js';
 
-/**
- * File writes run on libuv's thread pool while the main thread decompresses
- * and parses the next entries (as rpm2cpio and cpio overlap in a pipeline).
- * In-flight data is bounded; the first error is kept and rethrown by drain().
- */
-class WriteQueue {
-  private readonly pending = new Set<Promise<void>>();
-  private bytes = 0;
-  private error: unknown = null;
-  constructor(private readonly maxBytes = 8 << 20, private readonly maxOps = 64) {}
-
-  add(p: Promise<void>, bytes: number): void {
-    this.bytes += bytes;
-    const tracked = p.then(
-      () => { this.bytes -= bytes; this.pending.delete(tracked); },
-      (e: unknown) => { this.bytes -= bytes; this.pending.delete(tracked); this.error ??= e; },
-    );
-    this.pending.add(tracked);
-  }
-
-  async room(): Promise<void> {
-    while (this.pending.size > 0 && (this.bytes > this.maxBytes || this.pending.size > this.maxOps)) await Promise.race(this.pending);
-    if (this.error) throw this.error;
-  }
-
-  async drain(): Promise<void> {
-    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
-    if (this.error) throw this.error;
-  }
-}
-
-const writeAt = (fd: number, b: Buffer, pos: number) => new Promise<void>((res, rej) => {
+/** All of `b` at file position `pos` (write(2) may be short). */
+function writeAll(fd: number, b: Buffer, pos: number): void {
   let off = 0;
-  const step = (): void => {
-    write(fd, b, off, b.length - off, pos + off, (e, n) => {
-      if (e) return rej(e);
-      off += n;
-      if (off < b.length) step(); else res();
-    });
-  };
-  step();
-});
+  while (off < b.length) off += writeSync(fd, b, off, b.length - off, pos + off);
+}
 
 export interface ExtractOptions {
   /** Apply owners (default: only when running as root). */
@@ -104,31 +67,31 @@ export async function extractRpm(rpmPath: string, dest: string, opts: ExtractOpt
   return atomicOutput(dest, async (tmp) => {
     await mkdir(tmp, { mode: 0o755 });
     const kinds = new Map<string, 'dir' | 'symlink' | 'other'>([['', 'dir']]);
-    const queue = new WriteQueue();
-    const dirs: { path: Buffer; entry: PayloadEntry }[] = [];
+    const dirs: { path: Buffer; entry: PayloadEntry; exact: boolean }[] = [];
     const res: ExtractResult = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0 };
+    const creds = creationCredentials(tmp);
     // As cpio -idm: the archive's numeric ids; stripped entries carry only names, resolved on this host (else root).
-    const ownerOf = (e: PayloadEntry): [number, number] => [
-      e.uid ?? users.get(e.user) ?? 0,
-      e.gid ?? groups.get(e.group) ?? 0,
-    ];
+    // An owner a new inode already has (the usual root:root when extracting as root) is not set again.
+    const chownNeeded = (e: PayloadEntry): [number, number] | null => {
+      if (!owners) return null;
+      const u = e.uid ?? users.get(e.user) ?? 0;
+      const g = e.gid ?? groups.get(e.group) ?? 0;
+      return u === creds.uid && g === creds.gid ? null : [u, g];
+    };
     // Parents are created as plain 0755 directories (cpio -d); a parent that is a symlink is an escape.
-    const parentOf = (parts: string[], path: string): string => {
+    const parentOf = (parts: string[], path: string): void => {
       let rel = '';
       for (let i = 0; i < parts.length - 1; i++) {
         rel = rel ? `${rel}/${parts[i]}` : parts[i]!;
         const k = kinds.get(rel);
+        if (k === 'dir') continue;
         if (k === 'symlink') throw new PathEscapeError(path, { file: rpmPath, field: 'through a symlink' });
         if (k === 'other') throw new IngotError('RPM_EXTRACT', `parent of ${JSON.stringify(path)} is not a directory`, { file: rpmPath });
-        if (k === undefined) {
-          mkdirSync(Buffer.from(`${tmp}/${rel}`, 'latin1'), { mode: 0o755 });
-          kinds.set(rel, 'dir');
-        }
+        mkdirSync(Buffer.from(`${tmp}/${rel}`, 'latin1'), { mode: 0o755 });
+        kinds.set(rel, 'dir');
       }
-      return rel;
     };
-    try {
-    for await (const e of pkg.entries()) {
+    for await (const e of pkg.entries({ transient: true })) {
       // Paths keep their bytes (headers need not be UTF-8): work on a Latin-1 view, one char per byte.
       const parts = safeComponents(Buffer.from(e.rawPath).toString('latin1'));
       if (parts.length === 0) { for await (const _ of e.content) { /* root entry */ } continue; }
@@ -141,19 +104,24 @@ export async function extractRpm(rpmPath: string, dest: string, opts: ExtractOpt
       }
       const perm = e.mode & 0o7777;
       switch (e.type) {
-        case 'dir':
-          if (prev === undefined) mkdirSync(full, { mode: 0o700 });
+        case 'dir': {
+          // Created with its final mode when that leaves the owner free to fill it; else 0700 until the end.
+          const exact = prev === undefined && (perm & 0o700) === 0o700 && creds.honours(perm);
+          if (prev === undefined) mkdirSync(full, { mode: exact ? perm : 0o700 });
           kinds.set(rel, 'dir');
-          dirs.push({ path: full, entry: e });
+          dirs.push({ path: full, entry: e, exact });
           res.dirs++;
           break;
-        case 'symlink':
+        }
+        case 'symlink': {
           symlinkSync(e.linkTo, full);
           kinds.set(rel, 'symlink');
-          if (owners) { const [u, g] = ownerOf(e); lchownSync(full, u, g); }
+          const own = chownNeeded(e);
+          if (own) lchownSync(full, own[0], own[1]);
           lutimesSync(full, e.mtime, e.mtime);
           res.symlinks++;
           break;
+        }
         case 'hardlink': {
           const target = safeComponents(e.linkToRaw ? Buffer.from(e.linkToRaw).toString('latin1') : e.linkTo).join('/');
           linkSync(Buffer.from(`${tmp}/${target}`, 'latin1'), full);
@@ -162,31 +130,22 @@ export async function extractRpm(rpmPath: string, dest: string, opts: ExtractOpt
           break;
         }
         case 'file': {
-          const fd = openSync(full, 'wx', 0o600);
-          const writes: Promise<void>[] = [];
-          let pos = 0;
-          try {
-            for await (const chunk of e.content) {
-              await queue.room();
-              const p = writeAt(fd, chunk, pos);
-              writes.push(p);
-              queue.add(p, chunk.length);
-              pos += chunk.length;
-            }
-          } catch (err) {
-            await Promise.allSettled(writes);
-            closeSync(fd);
-            throw err;
-          }
-          res.bytes += pos;
-          const [u, g] = owners ? ownerOf(e) : [-1, -1];
-          // chown clears set-id bits, so owners first, then the mode.
-          queue.add(Promise.all(writes).then(() => {
-            if (owners) fchownSync(fd, u, g);
-            fchmodSync(fd, perm);
-            futimesSync(fd, e.mtime, e.mtime);
-          }).finally(() => closeSync(fd)), 0);
+          // Synchronous writes: the payload is decoded on another thread (or is the slower side anyway),
+          // and each thread-pool round trip would cost more than the write it carries.
+          const fd = openSync(full, 'wx', perm & 0o777);
           kinds.set(rel, 'other');
+          try {
+            let pos = 0;
+            for await (const chunk of e.content) { writeAll(fd, chunk, pos); pos += chunk.length; }
+            res.bytes += pos;
+            const own = chownNeeded(e);
+            if (own) fchownSync(fd, own[0], own[1]);
+            // chown clears set-id bits, so the mode comes after the owner; skipped when open() already set it.
+            if (own || !creds.honours(perm)) fchmodSync(fd, perm);
+            futimesSync(fd, e.mtime, e.mtime);
+          } finally {
+            closeSync(fd);
+          }
           res.files++;
           break;
         }
@@ -200,7 +159,8 @@ export async function extractRpm(rpmPath: string, dest: string, opts: ExtractOpt
           const args = kind === 'p' ? [name, 'p'] : [name, kind, String(e.rdevMajor), String(e.rdevMinor)];
           const r = spawnSync('mknod', ['-m', perm.toString(8), ...args]);
           if (r.status !== 0) throw new IngotError('RPM_EXTRACT', `mknod ${JSON.stringify(e.path)} failed: ${String(r.stderr).trim()}`, { file: rpmPath });
-          if (owners) { const [u, g] = ownerOf(e); chownSync(full, u, g); }
+          const own = chownNeeded(e);
+          if (own) chownSync(full, own[0], own[1]);
           chmodSync(full, perm);
           utimesSync(full, e.mtime, e.mtime);
           kinds.set(rel, 'other');
@@ -208,18 +168,30 @@ export async function extractRpm(rpmPath: string, dest: string, opts: ExtractOpt
         }
       }
     }
-    } catch (e) {
-      await queue.drain().catch(() => undefined); // nothing may still write into the directory being removed
-      throw e;
-    }
-    await queue.drain();
     // Directory metadata last (deepest first), so read-only directories and mtimes survive their children.
     for (let i = dirs.length - 1; i >= 0; i--) {
-      const { path, entry } = dirs[i]!;
-      if (owners) { const [u, g] = ownerOf(entry); chownSync(path, u, g); }
-      chmodSync(path, entry.mode & 0o7777);
+      const { path, entry, exact } = dirs[i]!;
+      const own = chownNeeded(entry);
+      if (own) chownSync(path, own[0], own[1]);
+      if (own || !exact) chmodSync(path, entry.mode & 0o7777);
       utimesSync(path, entry.mtime, entry.mtime);
     }
     return res;
   });
+}
+
+/**
+ * Who owns, and which mode bits survive on, an inode created under `root`:
+ * the effective ids (or the directory's group when it is set-group-ID), and
+ * the permission bits outside the umask. Set-id and sticky bits are always
+ * applied with chmod, as open(2)/mkdir(2) may drop them.
+ */
+function creationCredentials(root: string): { uid: number; gid: number; honours(perm: number): boolean } {
+  const st = statSync(root);
+  const umask = process.umask();
+  return {
+    uid: process.geteuid?.() ?? -1,
+    gid: st.mode & 0o2000 ? -1 : (process.getegid?.() ?? -1),
+    honours: (perm: number) => (perm & 0o7000) === 0 && (perm & umask) === 0,
+  };
 }

@@ -9,7 +9,7 @@
  *   await verifyRpm('x.rpm', { keyFiles })  // digests + OpenPGP signatures
  *   await extractRpm('x.rpm', 'dir')        // rpm2cpio | cpio -idm, atomically
  */
-export { openRpm, RpmPackage, type RpmLayout, type LeadInfo } from './reader.js';
+export { openRpm, RpmPackage, workerDecoding, type RpmLayout, type LeadInfo, type PayloadReadOptions } from './reader.js';
 export { Header, parseHeader, headerSize, decodeText, type HeaderEntry, type TagValue } from './header.js';
 export {
   packageInfo, fileList, dependencies, fileFlagNames, DEPENDENCY_KINDS, SCRIPT_KINDS,

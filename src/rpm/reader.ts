@@ -15,6 +15,14 @@ import { decodeInWorker } from './decode-pool.js';
 
 export const LEAD_SIZE = 96;
 
+/** Compressed payloads smaller than this are decoded on the calling thread even when workers are on. */
+export const WORKER_MIN_PAYLOAD = 64 * 1024;
+
+export interface PayloadReadOptions {
+  /** Chunks (and entry content chunks) are valid only until the next is requested; see `RpmPackage.payload`. */
+  transient?: boolean;
+}
+
 export interface RpmLayout {
   fileSize: number;
   signatureOffset: number;
@@ -44,6 +52,21 @@ async function readHeaderAt(fh: FileHandle, file: string, offset: number, fileSi
   return parseHeader(await readAt(fh, offset, size), loc, signature);
 }
 
+/**
+ * Whether a payload of `compressedSize` bytes is decoded on a worker thread,
+ * so decompression runs on another core while this thread parses cpio and
+ * writes (as rpm2cpio and cpio overlap in a pipeline). Default: yes from the
+ * compiled library (what `bin/ingot.js` runs) for payloads of at least
+ * WORKER_MIN_PAYLOAD (smaller ones decode faster than a round trip costs);
+ * no under tsx, where each worker would load a second TypeScript loader
+ * (~150 MB). INGOT_RPM_WORKERS=1 forces workers for every payload, 0 never.
+ */
+export function workerDecoding(compressedSize: number): boolean {
+  const env = process.env.INGOT_RPM_WORKERS;
+  if (env === '1' || env === '0') return env === '1';
+  return compressedSize >= WORKER_MIN_PAYLOAD && !import.meta.url.endsWith('.ts');
+}
+
 /** An opened package: headers parsed, payload not yet read. */
 export class RpmPackage {
   private infoCache?: PackageInfo;
@@ -70,8 +93,13 @@ export class RpmPackage {
     return createReadStream(this.file, { start: this.layout.payloadOffset, highWaterMark });
   }
 
-  /** The decompressed payload (the cpio archive), streamed. */
-  payload(): AsyncIterable<Buffer> {
+  /**
+   * The decompressed payload (the cpio archive), streamed. `transient`: each
+   * chunk is valid only until the next one is requested (a reused or shared
+   * buffer: no allocation or copy per chunk) — for consumers that write each
+   * chunk out before asking for more, as extraction does.
+   */
+  payload(opts: PayloadReadOptions = {}): AsyncIterable<Buffer> {
     const c = this.compression;
     if (c === null) {
       throw new RpmFormatError('UNKNOWN_COMPRESSOR', 'payload compression not recognised', {
@@ -80,10 +108,10 @@ export class RpmPackage {
     }
     const file = this.file;
     const offset = this.layout.payloadOffset;
-    // INGOT_RPM_WORKERS=1 decodes in a worker thread (another core; costs ~150 MB more RSS under tsx).
-    const inner = c !== 'none' && process.env.INGOT_RPM_WORKERS === '1'
-      ? decodeInWorker(c, file, offset)
-      : decompress(c, this.rawPayload(c === 'gzip' ? 64 * 1024 : 1 << 20));
+    const transient = opts.transient ?? false;
+    const inner = c !== 'none' && workerDecoding(this.layout.fileSize - offset)
+      ? decodeInWorker(c, file, offset, transient)
+      : decompress(c, this.rawPayload(c === 'gzip' ? 64 * 1024 : 1 << 20), { reuse: transient });
     return {
       [Symbol.asyncIterator]: async function* () {
         try {
@@ -97,11 +125,11 @@ export class RpmPackage {
   }
 
   /** Payload entries with header metadata; each entry's content must be consumed before the next. */
-  entries(): AsyncGenerator<PayloadEntry> {
+  entries(opts: PayloadReadOptions = {}): AsyncGenerator<PayloadEntry> {
     if (this.info.payloadFormat !== null && this.info.payloadFormat !== 'cpio') {
       throw new RpmFormatError('UNSUPPORTED_PAYLOAD', 'payload format is not cpio', { file: this.file, field: 'PAYLOADFORMAT', actual: this.info.payloadFormat });
     }
-    return payloadEntries(this.payload(), this.files, { file: this.file });
+    return payloadEntries(this.payload(opts), this.files, { file: this.file });
   }
 }
 

@@ -10,10 +10,14 @@ import { createHash, createPublicKey, createVerify, type Hash } from 'node:crypt
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
 import { openRpm, type RpmPackage } from './reader.js';
 import { RpmIntegrityError } from './errors.js';
 import { HashAlgo, SigTag, Tag, TagType } from './tags.js';
+
+/** openpgp.js is loaded on first use: every process that only reads or extracts packages would otherwise pay ~60 ms to load it. */
+let openpgpLib: typeof openpgp | undefined;
+const pgp = async (): Promise<typeof openpgp> => (openpgpLib ??= await import('openpgp'));
 
 export type CheckStatus = 'ok' | 'bad' | 'nokey' | 'nottrusted' | 'unsupported';
 
@@ -75,16 +79,16 @@ const PK_NAMES: Record<string, string> = {
 
 const EXTRA_PK: Record<number, string> = { 27: 'Ed25519', 28: 'Ed448', 30: 'ML-DSA-65+Ed25519', 31: 'ML-DSA-87+Ed448', 107: 'ML-DSA-65+Ed25519', 108: 'ML-DSA-87+Ed448' };
 
-function algoName(pk: number, hash: number): string {
+function algoName(pg: typeof openpgp, pk: number, hash: number): string {
   if (EXTRA_PK[pk] && pk >= 30) {
     let h: string;
-    try { h = (openpgp.enums.read(openpgp.enums.hash, hash) as string).toUpperCase(); } catch { h = `HASH${hash}`; }
+    try { h = (pg.enums.read(pg.enums.hash, hash) as string).toUpperCase(); } catch { h = `HASH${hash}`; }
     return `${EXTRA_PK[pk]}/${h}`;
   }
   let p: string;
-  try { p = openpgp.enums.read(openpgp.enums.publicKey, pk) as string; } catch { p = `PK${pk}`; }
+  try { p = pg.enums.read(pg.enums.publicKey, pk) as string; } catch { p = `PK${pk}`; }
   let h: string;
-  try { h = (openpgp.enums.read(openpgp.enums.hash, hash) as string).toUpperCase(); } catch { h = `HASH${hash}`; }
+  try { h = (pg.enums.read(pg.enums.hash, hash) as string).toUpperCase(); } catch { h = `HASH${hash}`; }
   return `${PK_NAMES[p] ?? p}/${h}`;
 }
 
@@ -225,13 +229,14 @@ function sketchSignature(b: Uint8Array): { version: number; pkAlgo: number; hash
 }
 
 async function describe(raw: RawSignature): Promise<{ info: SignatureInfo; sig: openpgp.Signature | null; v3?: V3Signature; error?: string }> {
+  const pg = await pgp();
   const base: SignatureInfo = { tag: raw.tag, version: 0, keyId: '', fingerprint: '', algorithm: 'unknown', created: 0, covers: raw.covers };
   const v3 = parseV3Signature(raw.bytes);
   if (v3) {
-    return { info: { ...base, version: 3, keyId: v3.keyId, algorithm: algoName(v3.pkAlgo, v3.hashAlgo), created: v3.created }, sig: null, v3 };
+    return { info: { ...base, version: 3, keyId: v3.keyId, algorithm: algoName(pg, v3.pkAlgo, v3.hashAlgo), created: v3.created }, sig: null, v3 };
   }
   try {
-    const sig = await openpgp.readSignature({ binarySignature: raw.bytes, config: PGP_CONFIG });
+    const sig = await pg.readSignature({ binarySignature: raw.bytes, config: PGP_CONFIG });
     if (sig.packets.length === 0 || typeof (sig.packets[0] as { version?: number }).version !== 'number') throw new Error('unparseable signature packet');
     const p = sig.packets[0] as unknown as {
       version: number; publicKeyAlgorithm: number; hashAlgorithm: number; created: Date | null;
@@ -241,7 +246,7 @@ async function describe(raw: RawSignature): Promise<{ info: SignatureInfo; sig: 
     let keyId = p.issuerKeyID && !p.issuerKeyID.isNull() ? p.issuerKeyID.toHex() : '';
     if (!keyId && fp) keyId = p.version === 6 ? fp.slice(0, 16) : fp.slice(-16);
     return {
-      info: { ...base, version: p.version, keyId, fingerprint: fp, algorithm: algoName(p.publicKeyAlgorithm, p.hashAlgorithm), created: p.created ? Math.floor(p.created.getTime() / 1000) : 0 },
+      info: { ...base, version: p.version, keyId, fingerprint: fp, algorithm: algoName(pg, p.publicKeyAlgorithm, p.hashAlgorithm), created: p.created ? Math.floor(p.created.getTime() / 1000) : 0 },
       sig,
     };
   } catch (e) {
@@ -249,10 +254,10 @@ async function describe(raw: RawSignature): Promise<{ info: SignatureInfo; sig: 
     const error = e instanceof Error ? e.message : String(e);
     // Only an algorithm openpgp.js does not implement makes a well-formed packet "unsupported"; anything else is broken.
     let known = true;
-    try { openpgp.enums.read(openpgp.enums.publicKey, sk?.pkAlgo ?? 1); } catch { known = false; }
+    try { pg.enums.read(pg.enums.publicKey, sk?.pkAlgo ?? 1); } catch { known = false; }
     if (sk && !known) {
       return {
-        info: { ...base, version: sk.version, keyId: sk.keyId, fingerprint: sk.fingerprint, algorithm: algoName(sk.pkAlgo, sk.hashAlgo), created: sk.created },
+        info: { ...base, version: sk.version, keyId: sk.keyId, fingerprint: sk.fingerprint, algorithm: algoName(pg, sk.pkAlgo, sk.hashAlgo), created: sk.created },
         sig: null, error: `unsupported: ${error}`,
       };
     }
@@ -273,6 +278,7 @@ function signedData(pkg: RpmPackage, covers: RawSignature['covers']): Uint8Array
 }
 
 async function checkSignature(pkg: RpmPackage, raw: RawSignature, keys: openpgp.PublicKey[]): Promise<SignatureCheck> {
+  const pg = await pgp();
   const { info, sig, v3, error } = await describe(raw);
   const out = (status: CheckStatus, detail: string): SignatureCheck => ({ kind: 'signature', name: raw.name, ...info, status, detail });
   if (v3) { const r = await verifyV3(pkg, raw, v3, keys); return out(r.status, r.detail); }
@@ -285,8 +291,8 @@ async function checkSignature(pkg: RpmPackage, raw: RawSignature, keys: openpgp.
   const candidates = keys.filter((k) => k.getKeys().some((sk) => ids.has(sk.getKeyID().toHex()) || (info.fingerprint && sk.getFingerprint() === info.fingerprint)));
   if (candidates.length === 0) return out('nokey', `no key ${info.keyId} in the keyring`);
   try {
-    const message = await openpgp.createMessage({ binary: signedData(pkg, raw.covers) });
-    const res = await openpgp.verify({ message, signature: sig, verificationKeys: candidates, format: 'binary', config: PGP_CONFIG });
+    const message = await pg.createMessage({ binary: signedData(pkg, raw.covers) });
+    const res = await pg.verify({ message, signature: sig, verificationKeys: candidates, format: 'binary', config: PGP_CONFIG });
     // Streamed messages verify only once their data has been read.
     const data = res.data as unknown;
     if (data && typeof (data as ReadableStream).getReader === 'function') {
@@ -319,14 +325,15 @@ async function hashFileRange(file: string, start: number, algos: string[]): Prom
 
 /** Parse keys; a source openpgp.js cannot read (e.g. ML-DSA keys) is reported in `errors`, not thrown. */
 export async function readKeys(sources: (string | Uint8Array)[]): Promise<{ keys: openpgp.PublicKey[]; errors: string[] }> {
+  const pg = await pgp();
   const keys: openpgp.PublicKey[] = [];
   const errors: string[] = [];
   for (const [i, src] of sources.entries()) {
     const text = typeof src === 'string' ? src : Buffer.from(src).toString('latin1');
     try {
       const got = text.includes('-----BEGIN PGP')
-        ? await openpgp.readKeys({ armoredKeys: text, config: PGP_CONFIG })
-        : await openpgp.readKeys({ binaryKeys: typeof src === 'string' ? Buffer.from(src, 'latin1') : src, config: PGP_CONFIG });
+        ? await pg.readKeys({ armoredKeys: text, config: PGP_CONFIG })
+        : await pg.readKeys({ binaryKeys: typeof src === 'string' ? Buffer.from(src, 'latin1') : src, config: PGP_CONFIG });
       for (const k of got) keys.push(k.toPublic());
     } catch (e) {
       errors.push(`key ${i + 1}: ${e instanceof Error ? e.message : String(e)}`);

@@ -94,49 +94,62 @@ export class Provides {
   private readonly richCache = new Map<string, RichDep>();
   constructor(private readonly pool: Pool, private readonly installable: (p: number) => boolean) {}
 
-  private readonly idCache = new Map<number, number[]>();
+  /** Answers for dependencies stored in the pool: unversioned by name id, versioned by "name,flags,evr" ids. */
+  private readonly plainCache = new Map<number, number[]>();
+  private readonly rangeCache = new Map<string, number[]>();
 
   /** {@link what} for a dependency stored in the pool (interned name and EVR ids). */
   whatDep(nameId: number, flags: number, evrId: number): number[] {
-    const key = (nameId * 16 + (flags & 14)) * 16777216 + evrId;
-    let r = this.idCache.get(key);
-    if (!r) {
-      r = this.what(this.pool.str(nameId), flags, this.pool.str(evrId));
-      this.idCache.set(key, r);
+    const f = flags & 14;
+    if (!f) {
+      let r = this.plainCache.get(nameId);
+      if (!r) this.plainCache.set(nameId, r = this.compute(nameId, this.pool.str(nameId), 0, undefined));
+      return r;
     }
+    const key = `${nameId},${f},${evrId}`;
+    let r = this.rangeCache.get(key);
+    if (!r) this.rangeCache.set(key, r = this.compute(nameId, this.pool.str(nameId), f, this.pool.evrParsed(evrId)));
     return r;
+  }
+
+  /** Drop cached answers for file paths (after filelists.xml named more providers). */
+  forgetFiles(): void {
+    for (const k of this.plainCache.keys()) if (this.pool.str(k).charCodeAt(0) === 0x2f) this.plainCache.delete(k);
+    for (const k of this.cache.keys()) if (k.charCodeAt(0) === 0x2f) this.cache.delete(k);
   }
 
   /** Packages providing `name` with a range overlapping (flags, evr). File paths also match file lists. */
   what(name: string, flags: number, evr: string): number[] {
     const key = `${name}\u0000${flags & 14}\u0000${evr}`;
     let r = this.cache.get(key);
-    if (r) return r;
+    if (!r) this.cache.set(key, r = this.compute(this.pool.strings.lookup(name), name, flags & 14, flags & 14 ? parseEvr(evr) : undefined));
+    return r;
+  }
+
+  private compute(nameId: number, name: string, flags: number, reqEvr: Evr | undefined): number[] {
     const pool = this.pool;
-    const nameId = pool.strings.lookup(name);
     const out: number[] = [];
-    const reqEvr: Evr | undefined = flags & 14 ? parseEvr(evr) : undefined;
-    if (nameId >= 0) {
-      const entries = pool.providesIndex().get(nameId);
-      if (entries) {
-        const d = pool.deps.data;
-        for (let k = 0; k < entries.length; k += 2) {
-          const p = entries[k], di = entries[k + 1];
-          if (!this.installable(p)) continue;
-          if (out.length && out[out.length - 1] === p) continue;
-          if (di < 0) { if (!(flags & 14)) out.push(p); continue; } // files match unversioned only
-          const pf = d[3 * di + 1];
-          if (!(flags & 14) || !(pf & 14) || rangesOverlap(pf, pool.evrParsed(d[3 * di + 2]), flags, reqEvr)) out.push(p);
-        }
-      }
-      if (name.charCodeAt(0) === 0x2f && !(flags & 14)) {
-        const extra = pool.extraFileProviders.get(nameId);
-        if (extra) for (const p of extra) if (this.installable(p)) out.push(p);
+    if (nameId < 0) return out;
+    const { start, data } = pool.providerIndex();
+    if (nameId + 1 < start.length) {
+      const d = pool.deps.data;
+      for (let k = start[nameId], end = start[nameId + 1]; k < end; k += 2) {
+        const p = data[k], di = data[k + 1];
+        if (out.length && out[out.length - 1] === p) continue;
+        if (!this.installable(p)) continue;
+        if (di < 0) { if (!flags) out.push(p); continue; } // files match unversioned only
+        const pf = d[3 * di + 1];
+        if (!flags || !(pf & 14) || rangesOverlap(pf, pool.evrParsed(d[3 * di + 2]), flags, reqEvr)) out.push(p);
       }
     }
-    r = [...new Set(out)].sort((a, b) => a - b);
-    this.cache.set(key, r);
-    return r;
+    if (name.charCodeAt(0) === 0x2f && !flags) {
+      const extra = pool.extraFileProviders.get(nameId);
+      if (extra && extra.length) {
+        for (const p of extra) if (this.installable(p)) out.push(p);
+        return [...new Set(out)].sort((a, b) => a - b);
+      }
+    }
+    return out;
   }
 
   /** Packages whose own name and EVR match (how dnf matches Obsoletes: by name, not by provides). */

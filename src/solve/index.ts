@@ -11,7 +11,7 @@
  */
 import { IngotError } from '../errors.js';
 import type { RepoSet } from '../repo/index.js';
-import type { PackageInfo } from '../repo/pool.js';
+import { DepKind, type PackageInfo } from '../repo/pool.js';
 import { Provides } from './deps.js';
 import { archPolicy } from './policy.js';
 import { buildJobs, expandSpecs, type GroupPackageType } from './select.js';
@@ -90,22 +90,23 @@ export async function resolve(repos: RepoSet, req: ResolveRequest): Promise<Reso
   // File paths asked for directly need filelists when primary's short list lacks them.
   const filePaths = sel.specs.map((s) => s.text).filter((t) => t.startsWith('/'));
   if (filePaths.length) await repos.ensureFileProviders(filePaths);
-  const scannedFiles = new Set<string>(filePaths);
-  for (let round = 0; ; round++) {
-    const provides = new Provides(pool, installable);
-    const jobs = buildJobs(pool, provides, sel, installable);
-    const solver = new Solver(pool, provides, { weakDeps: req.weakDeps ?? true, installable, archScore: score });
-    solver.prepare(jobs);
-    const newFiles = [...solver.missingFiles].filter((f) => !scannedFiles.has(f));
-    if (newFiles.length && round < 4) {
-      newFiles.forEach((f) => scannedFiles.add(f));
-      await repos.ensureFileProviders(newFiles);
-      continue; // rebuild with the file providers filelists.xml named
-    }
-    const out = solver.solve(jobs);
-    if (!out.ok) throw new UnsatisfiableError(out.problems, req.specs.join(' '));
-    const install = out.install.map((p) => toRef(pool.info(p)));
-    const order = transactionOrder(pool, out.install, provides).map((p) => pool.nevra(p));
-    return { install, order, stats: out.stats };
+  const provides = new Provides(pool, installable);
+  const jobs = buildJobs(pool, provides, sel, installable);
+  const solver = new Solver(pool, provides, { weakDeps: req.weakDeps ?? true, installable, archScore: score });
+  solver.prepare(jobs);
+  if (solver.missingFiles.size) {
+    // one pass over filelists.xml for every file path the repositories require
+    // and primary.xml does not list (dnf loads all file lists, too)
+    const { start } = pool.providerIndex();
+    const listed = (n: number) => n >= 0 && n + 1 < start.length && start[n + 1] > start[n];
+    const unlisted = [...Provides.fileDepsOf(pool, [DepKind.Requires, DepKind.Conflicts, DepKind.Recommends, DepKind.Supplements])]
+      .filter((f) => !listed(pool.strings.lookup(f)));
+    await repos.ensureFileProviders([...solver.missingFiles, ...unlisted]);
+    solver.resumeWithFiles();
   }
+  const out = solver.solve(jobs);
+  if (!out.ok) throw new UnsatisfiableError(out.problems, req.specs.join(' '));
+  const install = out.install.map((p) => toRef(pool.info(p)));
+  const order = transactionOrder(pool, out.install, provides).map((p) => pool.nevra(p));
+  return { install, order, stats: out.stats };
 }

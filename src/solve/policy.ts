@@ -9,18 +9,21 @@
  *  4. (choose mode) prune to candidates recommended by, or supplementing,
  *     packages already chosen, when there are any;
  *  5. (choose mode) reorder: candidates that are not the newest of their name
- *     in the whole pool go to the back ("dislike old versions"); candidates
- *     suggested by chosen packages go to the front.
+ *     in the whole pool go to the back ("dislike old versions"); among
+ *     candidates providing the same capability with `=`/`<` versions, the
+ *     higher provided version goes first (libsolv's sort_by_common_dep);
+ *     candidates suggested by chosen packages go to the front.
+ * Supplement mode (libsolv's POLICY_MODE_SUPPLEMENT) only does the reordering.
  * The first candidate left is installed; the others are alternatives the
  * CDCL search falls back on when it leads to a conflict. A rule that is
  * already satisfied by a chosen provider is never reconsidered, which is how
  * libsolv favours providers already picked for an earlier dependency.
  */
 import type { Pool } from '../repo/pool.js';
-import { evrCompare, rangesOverlap } from './evr.js';
+import { evrCompare, rangesOverlap, rpmvercmp, type Evr } from './evr.js';
 import { DepKind } from '../repo/pool.js';
 
-export const enum PolicyMode { Choose, ChooseNoReorder, Recommend }
+export const enum PolicyMode { Choose, ChooseNoReorder, Recommend, Supplement }
 
 export interface PolicyContext {
   pool: Pool;
@@ -124,21 +127,79 @@ function hasNewerSibling(ctx: PolicyContext, p: number): boolean {
   return false;
 }
 
+/** EVR order where a side without a release matches any release (libsolv's EVRCMP_MATCH_RELEASE). */
+function evrCompareMatchRelease(a: Evr, b: Evr): number {
+  const ea = a.epoch ?? '0', eb = b.epoch ?? '0';
+  const e = Number(ea) - Number(eb);
+  if (e) return e < 0 ? -1 : 1;
+  const v = rpmvercmp(a.version, b.version);
+  if (v || !a.release || !b.release) return v;
+  return rpmvercmp(a.release, b.release);
+}
+
+const SENSE_LT = 2, SENSE_EQ = 8;
+const HASHLIKE = /^[0-9a-f]{4,}$/;
+
+/**
+ * libsolv's sort_by_common_dep: candidates that provide the same capability
+ * with an `=` (or `<`, `<=`) version are ranked by that version, highest
+ * first; a candidate's badness is the number of distinct higher versions
+ * ahead of it, summed over its capabilities, and the list is stably sorted
+ * by badness. `= <hash>` provides are ignored.
+ */
+function sortByCommonDep(pool: Pool, list: number[]): number[] {
+  const d = pool.deps.data;
+  const ents: { i: number; name: number; evr: number; lt: boolean }[] = [];
+  list.forEach((p, i) => {
+    const [s, e] = pool.depRange(p, DepKind.Provides);
+    for (let k = s; k < e; k++) {
+      const f = d[3 * k + 1] & 14, evr = d[3 * k + 2];
+      if (!evr || (f !== SENSE_EQ && f !== (SENSE_EQ | SENSE_LT) && f !== SENSE_LT)) continue;
+      if (f === SENSE_EQ && HASHLIKE.test(pool.str(evr))) continue;
+      ents.push({ i, name: d[3 * k], evr, lt: f === SENSE_LT });
+    }
+  });
+  if (ents.length < 2) return list;
+  type Ent = (typeof ents)[number];
+  const cmp = (a: Ent, b: Ent): number => {
+    if (a.name !== b.name) return a.name - b.name;
+    if (a.evr === b.evr && a.lt === b.lt) return 0;
+    const r = evrCompareMatchRelease(pool.evrParsed(b.evr), pool.evrParsed(a.evr));
+    if (!r && a.lt !== b.lt) return b.lt ? -1 : 1;
+    return r;
+  };
+  ents.sort(cmp);
+  const bad = new Array<number>(list.length).fill(0);
+  let any = false, run = 0;
+  for (let k = 0; k < ents.length; k++) {
+    if (k && ents[k].name === ents[k - 1].name) {
+      if (ents[k].i !== ents[k - 1].i && cmp(ents[k - 1], ents[k]) < 0) { run++; any = true; }
+    } else run = 0;
+    bad[ents[k].i] += run;
+  }
+  if (!any) return list;
+  return list.map((p, i) => ({ p, i })).sort((a, b) => bad[a.i] - bad[b.i] || a.i - b.i).map((x) => x.p);
+}
+
+/** libsolv's reordering steps: newest-of-name first, common-dep versions, suggested first. */
+function reorder(ctx: PolicyContext, list: number[]): number[] {
+  const fresh = list.filter((p) => !hasNewerSibling(ctx, p));
+  const old = list.filter((p) => hasNewerSibling(ctx, p));
+  list = sortByCommonDep(ctx.pool, [...fresh, ...old]);
+  const sug = list.filter((p) => ctx.isSuggested(p));
+  return sug.length ? [...sug, ...list.filter((p) => !ctx.isSuggested(p))] : list;
+}
+
 export function filterUnwanted(ctx: PolicyContext, input: number[], mode: PolicyMode): number[] {
   let list = input;
+  if (mode === PolicyMode.Supplement) return list.length > 1 ? reorder(ctx, list) : list;
   if (list.length > 1) list = pruneToHighestPriority(ctx, list);
   if (list.length > 1) list = pruneToBestArch(ctx, list);
   if (list.length > 1) list = pruneToBestVersion(ctx, list);
   if (list.length > 1 && mode !== PolicyMode.Recommend) {
     const rec = list.filter((p) => ctx.isRecommended(p) || ctx.isSupplementing(p));
     if (rec.length) list = rec;
-    if (list.length > 1 && mode === PolicyMode.Choose) {
-      const fresh = list.filter((p) => !hasNewerSibling(ctx, p));
-      const old = list.filter((p) => hasNewerSibling(ctx, p));
-      list = [...fresh, ...old];
-      const sug = list.filter((p) => ctx.isSuggested(p));
-      if (sug.length) list = [...sug, ...list.filter((p) => !ctx.isSuggested(p))];
-    }
+    if (list.length > 1 && mode === PolicyMode.Choose) list = reorder(ctx, list);
   }
   return list;
 }

@@ -41,6 +41,8 @@ export class Sat {
   private pendingUnits: number[] = [];
   learnedCount = 0;
   conflicts = 0;
+  /** Incremented whenever assignments are undone (lets callers keep incremental views of the trail). */
+  backtracks = 0;
 
   newVar(): number {
     const v = ++this.nvars;
@@ -168,6 +170,7 @@ export class Sat {
   /** Undo all assignments above `lvl`. */
   backtrack(lvl: number): void {
     if (this.decisionLevel <= lvl) return;
+    this.backtracks++;
     const lim = this.trailLim[lvl];
     for (let k = this.trail.length - 1; k >= lim; k--) {
       const l = this.trail[k];

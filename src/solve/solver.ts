@@ -13,7 +13,14 @@
  *  3. weak dependencies: Supplements first, then Recommends of installed
  *     packages (in installation order), each a decision that may be undone by
  *     conflict analysis, never a failure;
- *  4. everything still undecided is not installed.
+ *  4. minimisation (libsolv's branches): every choice among several
+ *     candidates is remembered with its decision level; once a solution is
+ *     found, the earliest choice whose untried alternative got installed
+ *     anyway later (or, failing that, whose alternative is now recommended
+ *     while the chosen one is not) is re-taken with that alternative, and
+ *     the search continues from there — so a provider picked by name order
+ *     is dropped when another provider comes in for other reasons;
+ *  5. everything still undecided is not installed.
  *
  * A conflict anywhere is analysed (first UIP), a clause is learned and the
  * search backjumps — so alternatives, conflicts, obsoletes and rich
@@ -43,7 +50,15 @@ export type SolveOutcome = { ok: true; install: number[]; stats: SolveStats } | 
 
 export interface SolveStats { packagesConsidered: number; clauses: number; decisions: number; conflicts: number; learned: number }
 
+const DEBUG = !!process.env.INGOT_SOLVER_DEBUG;
+
+/** File paths inside a rich dependency's text. */
+const FILE_IN_RICH = /(?:^|[\s(])(\/[^\s()]+)/g;
+
 type StepResult = 'ok' | 'backjumped' | 'unsat';
+
+/** A choice among several candidates (libsolv's branch): `tried` marks alternatives already taken. */
+interface Branch { alts: number[]; tried: boolean[]; level: number }
 
 export class Solver {
   private readonly sat = new Sat();
@@ -57,9 +72,14 @@ export class Solver {
   private scanList: number[] = [];
   private readonly scanKeyed: { cid: number; owner: number; lits: number[]; guard: number }[] = [];
   private scanGuard = new Int32Array(0);
+  /** Per scan position: the owner package's variable, and where the owner's rules end. */
+  private scanOwnerVar = new Int32Array(0);
+  private scanGroupEnd = new Int32Array(0);
   private readonly jobClauses: number[] = [];
   private decisions = 0;
-  private recCacheKey = '';
+  private readonly branches: Branch[] = [];
+  private recIndex = 0;
+  private recBacktracks = -1;
   private recSet = new Set<number>();
   private sugSet = new Set<number>();
 
@@ -154,7 +174,33 @@ export class Solver {
   }
 
   /** Requires of package n (plain and rich), as libsolv's solver_addpkgrulesforsolvable does. */
+  /**
+   * While file lists are not loaded: does n require a file path nothing in
+   * primary.xml provides? Such paths are collected in {@link missingFiles}
+   * and n's rules wait for {@link resumeWithFiles}.
+   */
+  private needsFilelists(n: number): boolean {
+    const pool = this.pool, d = pool.deps.data;
+    const [s, e] = pool.depRange(n, DepKind.Requires);
+    let missing = false;
+    for (let i = s; i < e; i++) {
+      const nameId = d[3 * i], flags = d[3 * i + 1];
+      const name = pool.str(nameId);
+      if (flags & DEP_RICH) {
+        if (name.indexOf('/') < 0) continue;
+        for (const m of name.matchAll(FILE_IN_RICH)) {
+          if (!this.provides.what(m[1], 0, '').length) { this.missingFiles.add(m[1]); missing = true; }
+        }
+      } else if (name.charCodeAt(0) === 0x2f && !this.provides.whatDep(nameId, flags, d[3 * i + 2]).length) {
+        this.missingFiles.add(name);
+        missing = true;
+      }
+    }
+    return missing;
+  }
+
   private addRequires(n: number): void {
+    if (this.deferFiles && this.needsFilelists(n)) { this.deferred.push(n); return; }
     const pool = this.pool, d = pool.deps.data;
     const nv = this.varOf(n);
     const [s, e] = pool.depRange(n, DepKind.Requires);
@@ -171,7 +217,6 @@ export class Solver {
       }
       const provs = this.provides.whatDep(nameId, flags, evrId);
       if (!provs.length) {
-        if (name.charCodeAt(0) === 0x2f) this.missingFiles.add(name);
         this.sat.addClause([-nv], { kind: 'nothing-provides', pkg: n, depIdx: i });
         continue;
       }
@@ -198,7 +243,6 @@ export class Solver {
       lits = l === -this.T ? [] : [l];
     }
     if (!lits.length) {
-      for (const m of text.matchAll(/(?:^|[\s(])(\/[^\s()]+)/g)) this.missingFiles.add(m[1]);
       this.sat.addClause([-nv], { kind: 'nothing-provides', pkg: n, dep: text });
       return;
     }
@@ -213,7 +257,9 @@ export class Solver {
     for (let i = s; i < e; i++) {
       const name = pool.str(d[3 * i]), flags = d[3 * i + 1];
       if (flags & DEP_RICH) { for (const leaf of this.leaves(this.provides.rich(name))) for (const p of leaf) this.visit(p); continue; }
-      for (const p of this.provides.whatDep(d[3 * i], flags, d[3 * i + 2])) this.visit(p);
+      const provs = this.provides.whatDep(d[3 * i], flags, d[3 * i + 2]);
+      if (!provs.length && this.deferFiles && name.charCodeAt(0) === 0x2f) this.weakDeferred.push(n);
+      for (const p of provs) this.visit(p);
     }
   }
 
@@ -225,41 +271,44 @@ export class Solver {
   }
 
   private closure(): void {
-    while (this.workq.length) {
-      const n = this.workq.shift()!;
+    for (let k = 0; k < this.workq.length; k++) {
+      const n = this.workq[k];
       this.visitedList.push(n);
       this.addRequires(n);
       if (this.opts.weakDeps) this.visitWeak(n);
     }
+    this.workq.length = 0;
   }
 
   /** Packages with Supplements that could apply: pulled in until nothing new is reachable. */
+  /** Installable packages with Supplements, each with every package its Supplements mention. */
+  private suppTriggers: { p: number; triggers: number[] }[] | undefined;
+
   private closeOverSupplements(): void {
     const pool = this.pool;
-    const supp: number[] = [];
-    for (let p = 0; p < pool.count; p++) {
-      const [s, e] = pool.depRange(p, DepKind.Supplements);
-      if (e > s && this.opts.installable(p)) supp.push(p);
+    if (!this.suppTriggers) {
+      this.suppTriggers = [];
+      const d = pool.deps.data;
+      for (let p = 0; p < pool.count; p++) {
+        const [s, e] = pool.depRange(p, DepKind.Supplements);
+        if (e === s || !this.opts.installable(p)) continue;
+        const triggers: number[] = [];
+        for (let i = s; i < e; i++) {
+          const name = pool.str(d[3 * i]), flags = d[3 * i + 1];
+          const sets = flags & DEP_RICH ? this.leaves(this.provides.rich(name)) : [this.provides.whatDep(d[3 * i], flags, d[3 * i + 2])];
+          for (const set of sets) for (const q of set) triggers.push(q);
+        }
+        this.suppTriggers.push({ p, triggers });
+      }
     }
     for (let changed = true; changed;) {
       changed = false;
-      for (const p of supp) {
+      for (const { p, triggers } of this.suppTriggers) {
         if (this.visited[p]) continue;
-        if (this.depsMention(p, DepKind.Supplements, (q) => this.visited[q] === 1)) { this.visit(p); changed = true; }
+        for (const q of triggers) if (this.visited[q]) { this.visit(p); changed = true; break; }
       }
       this.closure();
     }
-  }
-
-  private depsMention(p: number, kind: DepKind, pred: (q: number) => boolean): boolean {
-    const pool = this.pool, d = pool.deps.data;
-    const [s, e] = pool.depRange(p, kind);
-    for (let i = s; i < e; i++) {
-      const name = pool.str(d[3 * i]), flags = d[3 * i + 1];
-      const sets = flags & DEP_RICH ? this.leaves(this.provides.rich(name)) : [this.provides.whatDep(d[3 * i], flags, d[3 * i + 2])];
-      if (sets.some((set) => set.some(pred))) return true;
-    }
-    return false;
   }
 
   /** Conflicts, obsoletes and "one version per name" among the reachable packages. */
@@ -314,12 +363,79 @@ export class Solver {
     return v ? this.sat.value[v] : -1;
   }
 
-  private step(lit: number): StepResult {
+  /** Decide `lit`; `alts` (packages, the first one is lit's) opens a branch for minimisation. */
+  private step(lit: number, alts?: number[]): StepResult {
     this.decisions++;
+    if (DEBUG) console.error(`decide ${this.litName(lit)} at ${this.sat.decisionLevel + 1}${alts && alts.length > 1 ? ` branch [${alts.map((p) => this.pool.nevra(p)).join(' ')}]` : ''}`);
+    if (alts && alts.length > 1) this.branches.push({ alts, tried: alts.map((_, i) => i === 0), level: this.sat.decisionLevel });
     this.sat.decide(lit);
     const c = this.sat.propagate();
     if (c < 0) return 'ok';
-    return this.sat.resolveConflict(c) ? 'backjumped' : 'unsat';
+    const ok = this.sat.resolveConflict(c);
+    if (DEBUG) {
+      const clause = (id: number) => [...this.sat.clauses[id]].map((l) => this.litName(l)).join(' | ');
+      console.error(`conflict in ${clause(c)} (${this.sat.info[c]?.kind}) → level ${this.sat.decisionLevel}, learned ${clause(this.sat.clauses.length - 1)}`);
+    }
+    // branches whose decision was undone by the backjump are gone (libsolv's revert)
+    const lvl = this.sat.decisionLevel, b = this.branches;
+    while (b.length && b[b.length - 1].level >= lvl) b.pop();
+    return ok ? 'backjumped' : 'unsat';
+  }
+
+  /** A literal as a package NEVRA (or auxiliary variable), for INGOT_SOLVER_DEBUG traces. */
+  private litName(l: number): string {
+    const v = Math.abs(l), p = this.varPkg[v];
+    return `${l < 0 ? '!' : ''}${p >= 0 ? this.pool.nevra(p) : `aux${v}`}`;
+  }
+
+  /** Decide the first of the chosen literals, remembering the package alternatives as a branch. */
+  private stepChosen(chosen: number[]): StepResult {
+    const first = chosen[0];
+    if (this.varPkg[first] < 0) return this.step(first);
+    const alts: number[] = [];
+    for (const l of chosen) if (this.varPkg[l] >= 0) alts.push(this.varPkg[l]);
+    return this.step(first, alts);
+  }
+
+  private installedAbove(p: number, level: number): boolean {
+    const v = this.pkgVar[p];
+    return v !== 0 && this.sat.value[v] === 1 && this.sat.level[v] > level;
+  }
+
+  /**
+   * libsolv's auto-minimisation (solver_run_sat, after a solution is found):
+   * over all branches, the earliest one with an untried alternative that is
+   * installed at a later level — or else with an untried recommended /
+   * supplementing alternative while its current choice is neither — is
+   * re-taken: back to the branch's level, the alternative decided instead.
+   */
+  private minimize(): StepResult | 'none' {
+    let takeB = -1, takeI = -1;
+    const wanted = (p: number) => this.policy.isRecommended(p) || this.policy.isSupplementing(p);
+    for (let b = this.branches.length - 1; b >= 0; b--) {
+      const br = this.branches[b], l = br.level;
+      let recI = -1;
+      for (let i = 0; i < br.alts.length; i++) {
+        if (br.tried[i]) continue;
+        const p = br.alts[i];
+        if (this.installedAbove(p, l)) { takeB = b; takeI = i; recI = -1; break; }
+        if (recI < 0 && wanted(p)) recI = i;
+      }
+      if (recI < 0) continue;
+      for (let i = 0; i < br.alts.length; i++) {
+        const p = br.alts[i], v = this.pkgVar[p];
+        if (!br.tried[i] || this.sat.value[v] !== 1 || this.sat.level[v] !== l + 1) continue;
+        if (!wanted(p)) { takeB = b; takeI = recI; break; }
+      }
+    }
+    if (takeB < 0) return 'none';
+    const br = this.branches[takeB];
+    br.tried[takeI] = true;
+    this.branches.length = takeB + 1;
+    this.sat.backtrack(br.level);
+    const v = this.pkgVar[br.alts[takeI]];
+    if (this.sat.value[v] !== 0) return 'ok';
+    return this.step(v);
   }
 
   private evalRich(d: RichDep): boolean {
@@ -353,13 +469,19 @@ export class Solver {
 
   /** recommends/suggests maps of the installed set (libsolv's policy_update_recommendsmap). */
   private updateWeakMaps(): void {
-    const key = `${this.sat.trail.length}:${this.sat.conflicts}:${this.decisions}`;
-    if (key === this.recCacheKey) return;
-    this.recCacheKey = key;
-    this.recSet = new Set();
-    this.sugSet = new Set();
+    // incremental over the trail, like libsolv's recommends_index; rebuilt after a backtrack
+    const trail = this.sat.trail;
+    if (this.recBacktracks !== this.sat.backtracks || trail.length < this.recIndex) {
+      this.recBacktracks = this.sat.backtracks;
+      this.recIndex = 0;
+      this.recSet = new Set();
+      this.sugSet = new Set();
+    }
     const pool = this.pool, d = pool.deps.data;
-    for (const p of this.installedPkgs()) {
+    for (; this.recIndex < trail.length; this.recIndex++) {
+      const l = trail[this.recIndex];
+      if (l < 0 || this.varPkg[l] < 0) continue;
+      const p = this.varPkg[l];
       for (const [kind, set] of [[DepKind.Recommends, this.recSet], [DepKind.Suggests, this.sugSet]] as const) {
         const [s, e] = pool.depRange(p, kind);
         for (let i = s; i < e; i++) {
@@ -406,17 +528,35 @@ export class Solver {
     return [...chosen, ...aux];
   }
 
+  /**
+   * libsolv's resolve_jobrules. After a conflict: backjumped to the level of
+   * this decision → retry the same job; lower, but not below where this pass
+   * started → start over with the first job; below → let the caller restart.
+   */
   private resolveJobs(): StepResult {
-    for (const cid of this.jobClauses) {
-      const cands = this.openCandidates(cid);
+    const startLevel = this.sat.decisionLevel;
+    for (let k = 0; k < this.jobClauses.length; k++) {
+      const cands = this.openCandidates(this.jobClauses[k]);
       if (!cands) continue;
-      const r = this.step(this.choose(cands, PolicyMode.Choose)[0]);
-      if (r !== 'ok') return r;
+      const before = this.sat.decisionLevel;
+      const r = this.stepChosen(this.choose(cands, PolicyMode.Choose));
+      if (r === 'ok') continue;
+      if (r === 'unsat') return r;
+      const now = this.sat.decisionLevel;
+      if (now === before) k--;
+      else if (now < startLevel) return r;
+      else k = -1;
     }
     return 'ok';
   }
 
+  /**
+   * libsolv's resolve_dependencies. A conflict that backjumps no lower than
+   * the level this pass started at does not restart the scan: it goes on
+   * with the next rule (and looks at every rule again before finishing).
+   */
   private resolveDependencies(): StepResult {
+    const startLevel = this.sat.decisionLevel;
     const R = this.scanList.length;
     if (!R) return 'ok';
     let postponed = 0;
@@ -428,6 +568,14 @@ export class Solver {
         n = 0;
       }
       if (i >= R) i = 0;
+      if (this.sat.value[this.scanOwnerVar[i]] !== 1) {
+        // a package that is not installed: none of its rules can be open (their guards are
+        // the package or auxiliary variables true only through it or a true alternative)
+        const end = this.scanGroupEnd[i];
+        n += end - i - 1;
+        i = end - 1;
+        continue;
+      }
       if (this.sat.value[this.scanGuard[i]] !== 1) continue;
       const cands = this.openCandidates(this.scanList[i]);
       if (!cands) continue;
@@ -435,17 +583,18 @@ export class Solver {
         const pre = this.choose(cands, PolicyMode.ChooseNoReorder);
         if (pre.length > 1) { if (!postponed) postponed = i + 1; continue; }
       }
-      const r = this.step(this.choose(cands, PolicyMode.Choose)[0]);
-      if (r !== 'ok') return r;
+      if (DEBUG) console.error(`rule ${i} of ${this.pool.nevra(this.scanKeyed[i].owner)}: ${[...this.sat.clauses[this.scanList[i]]].map((l) => `${this.litName(l)}=${this.sat.litValue(l)}@${this.sat.level[Math.abs(l)]}`).join(' | ')}`);
+      const r = this.stepChosen(this.choose(cands, PolicyMode.Choose));
+      if (r === 'unsat' || (r === 'backjumped' && this.sat.decisionLevel < startLevel)) return r;
       n = -1; // something changed: look at every rule again
     }
     return 'ok';
   }
 
   /** Candidates for one recommends entry of an installed package, or undefined when already satisfied. */
-  private recommendCandidates(name: string, flags: number, evr: string): number[] | undefined {
+  private recommendCandidates(nameId: number, flags: number, evrId: number): number[] | undefined {
     if (flags & DEP_RICH) {
-      const rd = this.provides.rich(name);
+      const rd = this.provides.rich(this.pool.str(nameId));
       if (this.evalRich(rd)) return undefined;
       const out: number[] = [];
       const walk = (d: RichDep) => {
@@ -458,7 +607,7 @@ export class Solver {
       walk(rd);
       return out.filter((p) => this.value(p) === 0);
     }
-    const provs = this.provides.what(name, flags, evr);
+    const provs = this.provides.whatDep(nameId, flags, evrId);
     if (provs.some((p) => this.value(p) > 0)) return undefined;
     return provs.filter((p) => this.value(p) === 0);
   }
@@ -472,15 +621,13 @@ export class Solver {
     for (const p of instSorted) {
       const [s, e] = pool.depRange(p, DepKind.Recommends);
       for (let i = s; i < e; i++) {
-        const c = this.recommendCandidates(pool.str(d[3 * i]), d[3 * i + 1], pool.str(d[3 * i + 2]));
+        const c = this.recommendCandidates(d[3 * i], d[3 * i + 1], d[3 * i + 2]);
         if (c) for (const q of c) if (this.visited[q]) dq.add(q);
       }
     }
     const dqs: number[] = [];
-    for (const p of this.visitedList) {
-      if (this.value(p) !== 0) continue;
-      const [s, e] = pool.depRange(p, DepKind.Supplements);
-      if (e > s && this.depHolds(p, DepKind.Supplements)) { dqs.push(p); dq.add(p); }
+    for (const { p } of this.suppTriggers ?? []) {
+      if (this.visited[p] && this.value(p) === 0 && this.depHolds(p, DepKind.Supplements)) { dqs.push(p); dq.add(p); }
     }
     if (!dq.size) return 'ok';
     if (dq.size === 1) {
@@ -489,7 +636,8 @@ export class Solver {
     }
     const best = new Set(filterUnwanted(this.policy, [...dq].sort((a, b) => a - b), PolicyMode.Recommend));
     let progressed = false;
-    for (const p of dqs.filter((q) => best.has(q)).sort((a, b) => a - b)) {
+    const supp = dqs.filter((q) => best.has(q)).sort((a, b) => a - b);
+    for (const p of supp.length > 1 ? filterUnwanted(this.policy, supp, PolicyMode.Supplement) : supp) {
       if (this.value(p) !== 0) continue;
       const r = this.step(this.pkgVar[p]);
       progressed = true;
@@ -498,12 +646,12 @@ export class Solver {
     for (const p of installed) {
       const [s, e] = pool.depRange(p, DepKind.Recommends);
       for (let i = s; i < e; i++) {
-        const c = this.recommendCandidates(pool.str(d[3 * i]), d[3 * i + 1], pool.str(d[3 * i + 2]));
+        const c = this.recommendCandidates(d[3 * i], d[3 * i + 1], d[3 * i + 2]);
         if (!c) continue;
         const cands = c.filter((q) => best.has(q));
         if (!cands.length) continue;
-        const pick = filterUnwanted(this.policy, cands, PolicyMode.Choose)[0];
-        const r = this.step(this.pkgVar[pick]);
+        const pick = filterUnwanted(this.policy, cands, PolicyMode.Choose);
+        const r = this.step(this.pkgVar[pick[0]], pick);
         progressed = true;
         if (r !== 'ok') return r;
       }
@@ -524,13 +672,35 @@ export class Solver {
   /** File paths some reachable package requires that no known file list provides (see prepare). */
   readonly missingFiles = new Set<string>();
   private prepared = false;
+  private deferFiles = true;
+  private deferred: number[] = [];
+  private weakDeferred: number[] = [];
 
-  /** Build the reachable closure of the jobs; afterwards {@link missingFiles} tells whether filelists are needed. */
+  /**
+   * Build the reachable closure of the jobs. Packages that require file
+   * paths primary.xml does not list wait; afterwards {@link missingFiles}
+   * tells whether filelists are needed (then load them and call
+   * {@link resumeWithFiles}).
+   */
   prepare(jobs: Job[]): void {
     for (const j of jobs) for (const p of j.candidates) this.visit(p);
     this.closure();
     if (this.opts.weakDeps) this.closeOverSupplements();
     this.prepared = true;
+  }
+
+  /** File providers are now known: build the rules that waited for them and extend the closure. */
+  resumeWithFiles(): void {
+    this.deferFiles = false;
+    this.provides.forgetFiles();
+    this.suppTriggers = undefined;
+    const d = this.deferred, w = this.weakDeferred;
+    this.deferred = [];
+    this.weakDeferred = [];
+    for (const n of d) this.addRequires(n);
+    for (const n of w) this.visitWeak(n);
+    this.closure();
+    if (this.opts.weakDeps) this.closeOverSupplements();
   }
 
   solve(jobs: Job[]): SolveOutcome {
@@ -540,16 +710,22 @@ export class Solver {
       this.jobClauses.push(this.sat.addClause(j.candidates.map((p) => this.varOf(p)), { kind: 'job', pkg: -1, dep: j.text }));
     }
     // libsolv's unified rule order: rules of later packages first, then by provider list.
+    // then by the literals as libsolv numbers them (package ids; aux variables after packages)
+    const key = (l: number) => (this.varPkg[Math.abs(l)] >= 0 ? this.varPkg[Math.abs(l)] : this.pool.count + Math.abs(l)) * (l < 0 ? -1 : 1);
     this.scanKeyed.sort((a, b) => {
       if (a.owner !== b.owner) return b.owner - a.owner;
-      // then by the literals as libsolv numbers them (package ids; aux variables after packages)
-      const key = (l: number) => (this.varPkg[Math.abs(l)] >= 0 ? this.varPkg[Math.abs(l)] : this.pool.count + Math.abs(l)) * (l < 0 ? -1 : 1);
       const n = Math.min(a.lits.length, b.lits.length);
       for (let k = 0; k < n; k++) if (a.lits[k] !== b.lits[k]) return key(a.lits[k]) - key(b.lits[k]);
       return a.lits.length - b.lits.length;
     });
     this.scanList = this.scanKeyed.map((x) => x.cid);
     this.scanGuard = Int32Array.from(this.scanKeyed, (x) => x.guard);
+    this.scanOwnerVar = Int32Array.from(this.scanKeyed, (x) => this.pkgVar[x.owner]);
+    this.scanGroupEnd = new Int32Array(this.scanKeyed.length);
+    for (let i = this.scanKeyed.length - 1; i >= 0; i--) {
+      const last = i + 1 === this.scanKeyed.length || this.scanKeyed[i + 1].owner !== this.scanKeyed[i].owner;
+      this.scanGroupEnd[i] = last ? i + 1 : this.scanGroupEnd[i + 1];
+    }
 
     const fail = (): SolveOutcome => ({ ok: false, problems: this.explain(), stats: this.stats() });
     const c0 = this.sat.propagate();
@@ -567,6 +743,9 @@ export class Solver {
         if (r === 'unsat') return fail();
         if (r !== 'ok') continue;
       }
+      const m = this.minimize();
+      if (m === 'unsat') return fail();
+      if (m !== 'none') continue;
       r = this.completeModel();
       if (r === 'unsat') return fail();
       if (r === 'backjumped') continue;

@@ -112,6 +112,8 @@ export interface BootloaderSpec {
   /** Where the boot code goes (kickstart `--location`). */
   location: 'mbr' | 'partition' | 'none';
   password?: string;
+  /** GRUB menu as BLS type 1 entries in /boot/loader/entries (default: when the image's GRUB has blscfg). */
+  bls?: boolean;
 }
 
 export type Password = { plain: string } | { hashed: string };
@@ -369,6 +371,7 @@ export function normalizeSpec(input: ImageSpecInput, file?: string): ImageSpec {
   if (p.instLangs !== undefined) spec.packages.instLangs = p.instLangs as string[];
   if (input.root?.password !== undefined) spec.root.password = input.root.password as Password;
   if (input.bootloader?.password !== undefined) spec.bootloader.password = input.bootloader.password;
+  if (input.bootloader?.bls !== undefined) spec.bootloader.bls = input.bootloader.bls;
   if (input.os) spec.os = { name: input.os.name ?? '', version: input.os.version ?? '' };
   if (input.hostname !== undefined) spec.hostname = input.hostname;
   if (input.description !== undefined) spec.description = input.description;

@@ -10,7 +10,7 @@
  *   process-wide {@link FdCache} that bounds the number of open descriptors.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,17 +26,18 @@ export type ContentSource = Uint8Array | AsyncIterable<Uint8Array>;
 /** One data extent of a sparse file, at its logical offset. */
 export interface SparseExtent { offset: number; data: ContentSource }
 
+/** One piece of a read from a sparse file: `len` bytes at `dst` in the buffer from data range `range`, `within` bytes into it. */
+interface SparsePiece { dst: number; len: number; range: number; within: number }
+
 /**
- * Read `buf.length` bytes of a sparse logical file at `position` whose data
- * ranges (ascending, disjoint) map to `physical(offset)` reads; holes are zero.
+ * Plan a read of up to `want` bytes at `position` from a sparse logical file of `size`
+ * bytes whose data ranges are `ranges` (ascending, disjoint): the byte count and the
+ * data pieces; everything else in the buffer is a hole and reads as zero.
  */
-async function readSparse(
-  ranges: readonly Range[], size: number, buf: Uint8Array, position: number,
-  readData: (dst: Uint8Array, rangeIndex: number, within: number) => Promise<void>,
-): Promise<number> {
-  const n = Math.max(0, Math.min(buf.length, size - position));
+function sparsePieces(ranges: readonly Range[], size: number, want: number, position: number): { n: number; pieces: SparsePiece[] } {
+  const n = Math.max(0, Math.min(want, size - position));
   const end = position + n;
-  buf.fill(0, 0, n);
+  const pieces: SparsePiece[] = [];
   // Binary search the first range that ends after `position`.
   let lo = 0, hi = ranges.length;
   while (lo < hi) { const m = (lo + hi) >> 1; const r = ranges[m]!; if (r.offset + r.length <= position) lo = m + 1; else hi = m; }
@@ -44,8 +45,22 @@ async function readSparse(
     const r = ranges[i]!;
     const s = Math.max(position, r.offset);
     const e = Math.min(end, r.offset + r.length);
-    if (e > s) await readData(buf.subarray(s - position, e - position), i, s - r.offset);
+    if (e > s) pieces.push({ dst: s - position, len: e - s, range: i, within: s - r.offset });
   }
+  return { n, pieces };
+}
+
+/**
+ * Read `buf.length` bytes of a sparse logical file at `position` whose data
+ * ranges map to `readData` reads; holes are zero.
+ */
+async function readSparse(
+  ranges: readonly Range[], size: number, buf: Uint8Array, position: number,
+  readData: (dst: Uint8Array, rangeIndex: number, within: number) => Promise<void>,
+): Promise<number> {
+  const { n, pieces } = sparsePieces(ranges, size, buf.length, position);
+  buf.fill(0, 0, n);
+  for (const p of pieces) await readData(buf.subarray(p.dst, p.dst + p.len), p.range, p.within);
   return n;
 }
 
@@ -134,6 +149,59 @@ export class FdCache {
 /** The process-wide descriptor cache used by {@link FileSpanContent} unless one is given. */
 export const defaultFdCache = new FdCache(128);
 
+/** Read from a span (`offset`, `length`) of a host file, sparse when `ranges` (relative to the span) are given. */
+async function readHostSpan(
+  cache: FdCache, path: string, offset: number, length: number, ranges: readonly Range[] | undefined, buf: Uint8Array, position: number,
+): Promise<number> {
+  if (ranges) {
+    return cache.with(path, (fh) => readSparse(ranges, length, buf, position, (dst, i, within) =>
+      readFully(fh, dst, offset + ranges[i]!.offset + within, path)));
+  }
+  const n = Math.max(0, Math.min(buf.length, length - position));
+  if (n === 0) return 0;
+  await cache.with(path, (fh) => readFully(fh, buf.subarray(0, n), offset + position, path));
+  return n;
+}
+
+/** Read exactly `dst.length` bytes at `pos` of an open descriptor (synchronously). */
+function readFullySync(fd: number, dst: Uint8Array, pos: number, what: string): void {
+  let done = 0;
+  while (done < dst.length) {
+    const got = readSync(fd, dst, done, dst.length - done, pos + done);
+    if (got === 0) {
+      throw new ContentStoreError('CONTENT_SHORT_READ', 'file shorter than its recorded span (changed since import?)', {
+        file: what, offset: pos + done, expected: `${dst.length} bytes`, actual: `${done}`,
+      });
+    }
+    done += got;
+  }
+}
+
+/**
+ * {@link readHostSpan} with synchronous system calls, opening and closing the file: for
+ * a consumer that reads many small files from the page cache in a row (the ext4
+ * writer), where the thread-pool round trips of open, read and close cost more than
+ * the reads themselves.
+ */
+function readHostSpanSync(path: string, offset: number, length: number, ranges: readonly Range[] | undefined, buf: Uint8Array, position: number): number {
+  const { n, pieces } = ranges
+    ? sparsePieces(ranges, length, buf.length, position)
+    : { n: Math.max(0, Math.min(buf.length, length - position)), pieces: undefined };
+  if (n === 0) return 0;
+  const fd = openSync(path, 'r');
+  try {
+    if (!pieces) {
+      readFullySync(fd, buf.subarray(0, n), offset + position, path);
+    } else {
+      buf.fill(0, 0, n);
+      for (const p of pieces) readFullySync(fd, buf.subarray(p.dst, p.dst + p.len), offset + ranges![p.range]!.offset + p.within, path);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return n;
+}
+
 /**
  * `length` bytes of the host file `path` starting at `offset`. With
  * `dataRanges` (relative to the span) the content is sparse: only those
@@ -151,18 +219,39 @@ export class FileSpanContent implements FileContent {
   private readonly cache: FdCache;
   get size(): number { return this.length; }
 
-  async read(buf: Uint8Array, position: number): Promise<number> {
-    if (this.ranges) {
-      return this.cache.with(this.path, (fh) => readSparse(this.ranges!, this.length, buf, position, (dst, i, within) =>
-        readFully(fh, dst, this.offset + this.ranges![i]!.offset + within, this.path)));
-    }
-    const n = Math.max(0, Math.min(buf.length, this.length - position));
-    if (n === 0) return 0;
-    await this.cache.with(this.path, (fh) => readFully(fh, buf.subarray(0, n), this.offset + position, this.path));
-    return n;
+  read(buf: Uint8Array, position: number): Promise<number> {
+    return readHostSpan(this.cache, this.path, this.offset, this.length, this.ranges, buf, position);
+  }
+
+  readSync(buf: Uint8Array, position: number): number {
+    return readHostSpanSync(this.path, this.offset, this.length, this.ranges, buf, position);
   }
 
   dataRanges(): Range[] { return this.ranges ? this.ranges.map((r) => ({ ...r })) : [{ offset: 0, length: this.length }]; }
+}
+
+/** A host directory whose files {@link HostFileContent} reads (shared by all its files). */
+export interface HostDir { readonly path: string; readonly fdCache: FdCache }
+
+/**
+ * A whole host file found by a directory walk. It keeps its directory and
+ * name rather than a full path string: a tree of ~100,000 host files then
+ * costs a few references per file.
+ */
+export class HostFileContent implements FileContent {
+  constructor(private readonly dir: HostDir, private readonly name: string, readonly size: number, private readonly ranges?: Range[]) {}
+
+  get path(): string { return `${this.dir.path}/${this.name}`; }
+
+  read(buf: Uint8Array, position: number): Promise<number> {
+    return readHostSpan(this.dir.fdCache, this.path, 0, this.size, this.ranges, buf, position);
+  }
+
+  readSync(buf: Uint8Array, position: number): number {
+    return readHostSpanSync(this.path, 0, this.size, this.ranges, buf, position);
+  }
+
+  dataRanges(): Range[] { return this.ranges ? this.ranges.map((r) => ({ ...r })) : [{ offset: 0, length: this.size }]; }
 }
 
 // ---------------------------------------------------------------- content store

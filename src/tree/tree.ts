@@ -23,6 +23,11 @@ export interface FileContent {
   readonly size: number;
   /** Fill `buf` from `position`; holes read as zeros. Returns bytes read. */
   read(buf: Uint8Array, position: number): Promise<number>;
+  /**
+   * The same as `read`, synchronously, for contents whose bytes are a system call away
+   * (host files): lets a consumer reading many small contents skip the thread pool.
+   */
+  readSync?(buf: Uint8Array, position: number): number;
   /** Data ranges of a sparse file, ascending; absent means the whole file is data. */
   dataRanges?(): Range[];
 }
@@ -82,6 +87,9 @@ export class BufferContent implements FileContent {
     return new BufferContent(typeof text === 'string' ? Buffer.from(text, 'utf8') : text);
   }
   async read(buf: Uint8Array, position: number): Promise<number> {
+    return this.readSync(buf, position);
+  }
+  readSync(buf: Uint8Array, position: number): number {
     const n = Math.max(0, Math.min(buf.length, this.bytes.length - position));
     buf.set(this.bytes.subarray(position, position + n));
     return n;
@@ -112,11 +120,80 @@ export function assertSafeRelative(path: string): string[] {
 
 const now = (): Timespec => ({ sec: 0, nsec: 0 });
 
+/**
+ * The tree's own inode record. Trees of ~100,000 inodes are common (a
+ * distribution's /usr), so the per-inode cost matters: times are kept as
+ * plain number fields (the Timespec accessors copy in and out), and the
+ * xattr map is created on first use — most inodes never get one.
+ */
+class StagedInode implements Inode {
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink = 0;
+  entries: Map<string, Inode> | undefined;
+  content: FileContent | undefined = undefined;
+  target: string | undefined = undefined;
+  rdev: { major: number; minor: number } | undefined = undefined;
+  private aSec: number;
+  private aNsec: number;
+  private mSec: number;
+  private mNsec: number;
+  private cSec: number;
+  private cNsec: number;
+  private xmap: Map<string, Uint8Array> | undefined;
+
+  constructor(readonly id: number, readonly type: NodeType, mode: number, uid: number, gid: number,
+    a: Timespec, m: Timespec, c: Timespec, xattrs: Map<string, Uint8Array> | undefined) {
+    this.mode = mode;
+    this.uid = uid;
+    this.gid = gid;
+    this.entries = type === 'dir' ? new Map() : undefined;
+    this.aSec = a.sec; this.aNsec = a.nsec;
+    this.mSec = m.sec; this.mNsec = m.nsec;
+    this.cSec = c.sec; this.cNsec = c.nsec;
+    this.xmap = xattrs;
+  }
+
+  get atime(): Timespec { return { sec: this.aSec, nsec: this.aNsec }; }
+  set atime(t: Timespec) { this.aSec = t.sec; this.aNsec = t.nsec; }
+  get mtime(): Timespec { return { sec: this.mSec, nsec: this.mNsec }; }
+  set mtime(t: Timespec) { this.mSec = t.sec; this.mNsec = t.nsec; }
+  get ctime(): Timespec { return { sec: this.cSec, nsec: this.cNsec }; }
+  set ctime(t: Timespec) { this.cSec = t.sec; this.cNsec = t.nsec; }
+
+  get xattrs(): Map<string, Uint8Array> { return (this.xmap ??= new Map()); }
+  set xattrs(m: Map<string, Uint8Array>) { this.xmap = m; }
+
+  /** The xattrs without creating an empty map (undefined when there are none). */
+  xattrsIfAny(): ReadonlyMap<string, Uint8Array> | undefined {
+    return this.xmap !== undefined && this.xmap.size > 0 ? this.xmap : undefined;
+  }
+}
+
+/** An inode's extended attributes, or undefined when it has none — without allocating for the common empty case. */
+export function xattrsOf(inode: Inode): ReadonlyMap<string, Uint8Array> | undefined {
+  if (inode instanceof StagedInode) return inode.xattrsIfAny();
+  return inode.xattrs.size > 0 ? inode.xattrs : undefined;
+}
+
+function copyXattrs(x: InodeMeta['xattrs']): Map<string, Uint8Array> | undefined {
+  if (x === undefined) return undefined;
+  const m = x instanceof Map ? new Map(x) : new Map(Object.entries(x));
+  return m.size > 0 ? m : undefined;
+}
+
 export class StagingTree {
   private nextId = 1;
   readonly root: Inode;
   /** Timestamp given to nodes created without explicit times (SOURCE_DATE_EPOCH-friendly: defaults to 0). */
   defaultTime: Timespec;
+  /**
+   * The directory the last parent path resolved to (importers add a directory's entries one after
+   * another). Valid while no existing entry is replaced or removed: adding names cannot change how
+   * an already resolvable path resolves.
+   */
+  private parentCache: { key: string; dir: Inode } | undefined;
 
   constructor(opts: { defaultTime?: Timespec } = {}) {
     this.defaultTime = opts.defaultTime ?? now();
@@ -126,21 +203,9 @@ export class StagingTree {
 
   private newInode(type: NodeType, meta: InodeMeta = {}): Inode {
     const t = this.defaultTime;
-    const xattrs = meta.xattrs instanceof Map ? new Map(meta.xattrs) : new Map(Object.entries(meta.xattrs ?? {}));
-    const inode: Inode = {
-      id: this.nextId++,
-      type,
-      mode: (meta.mode ?? (type === 'dir' ? 0o755 : type === 'symlink' ? 0o777 : 0o644)) & 0o7777,
-      uid: meta.uid ?? 0,
-      gid: meta.gid ?? 0,
-      atime: meta.atime ?? meta.mtime ?? t,
-      mtime: meta.mtime ?? t,
-      ctime: meta.ctime ?? meta.mtime ?? t,
-      xattrs,
-      nlink: 0,
-    };
-    if (type === 'dir') inode.entries = new Map();
-    return inode;
+    const mode = (meta.mode ?? (type === 'dir' ? 0o755 : type === 'symlink' ? 0o777 : 0o644)) & 0o7777;
+    return new StagedInode(this.nextId++, type, mode, meta.uid ?? 0, meta.gid ?? 0,
+      meta.atime ?? meta.mtime ?? t, meta.mtime ?? t, meta.ctime ?? meta.mtime ?? t, copyXattrs(meta.xattrs));
   }
 
   /**
@@ -152,8 +217,12 @@ export class StagingTree {
     if (parts.length === 0) throw new TreeError('TREE_IS_ROOT', 'the root has no parent', path);
     const name = parts.pop()!;
     if (name === '..') throw new TreeError('TREE_BAD_NAME', 'final component may not be ..', path);
+    const key = parts.join('/');
+    const cached = this.parentCache;
+    if (cached !== undefined && cached.key === key) return { dir: cached.dir, name };
     const dir = this.walkTo(parts, path, true, { hops: 0 });
     if (dir.type !== 'dir') throw new TreeError('TREE_NOT_DIR', 'parent is not a directory', path);
+    this.parentCache = { key, dir };
     return { dir, name };
   }
 
@@ -197,6 +266,7 @@ export class StagingTree {
   private unlinkEntry(dir: Inode, name: string): Inode | undefined {
     const node = dir.entries!.get(name);
     if (!node) return undefined;
+    this.parentCache = undefined;
     dir.entries!.delete(name);
     node.nlink -= node.type === 'dir' ? 2 : 1;
     if (node.type === 'dir') dir.nlink -= 1;
@@ -230,7 +300,8 @@ export class StagingTree {
     if (meta.atime) node.atime = meta.atime; else if (meta.mtime) node.atime = meta.mtime;
     if (meta.ctime) node.ctime = meta.ctime; else if (meta.mtime) node.ctime = meta.mtime;
     if (meta.xattrs) {
-      for (const [k, v] of meta.xattrs instanceof Map ? meta.xattrs : Object.entries(meta.xattrs)) node.xattrs.set(k, v);
+      const entries = meta.xattrs instanceof Map ? [...meta.xattrs] : Object.entries(meta.xattrs);
+      if (entries.length) for (const [k, v] of entries) node.xattrs.set(k, v);
     }
   }
 
@@ -337,7 +408,7 @@ export class StagingTree {
     sub.nextId = this.nextId;
     (sub as { root: Inode }).root = node;
     this.unlinkEntry(dir, name);
-    const empty = this.newInode('dir', { mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, atime: node.atime, ctime: node.ctime, xattrs: node.xattrs });
+    const empty = this.newInode('dir', { mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, atime: node.atime, ctime: node.ctime, xattrs: xattrsOf(node) as Map<string, Uint8Array> | undefined });
     this.link(dir, name, empty);
     node.nlink = 2 + [...node.entries!.values()].filter((c) => c.type === 'dir').length;
     return sub;
@@ -360,5 +431,18 @@ export class StagingTree {
 /** Byte-wise comparison of UTF-8 names (what `LC_ALL=C sort` and e2fsprogs use). */
 export function compareBytes(a: string, b: string): number {
   if (a === b) return 0;
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    // UTF-16 code-unit order is code-point (= UTF-8 byte) order except that surrogates (U+D800..DFFF,
+    // halves of code points above U+FFFF) sort below U+E000..FFFF: move them above.
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
 }

@@ -2,13 +2,19 @@
  * Coalesces the writer's block writes: consecutive blocks (a directory
  * followed by the files it holds, as the allocator lays them out) fill one
  * window buffer, whose file reads run concurrently, then go to the target
- * in one positioned write. Padding in a file's last block stays zero.
+ * in one positioned write. Padding in a file's last block is zeroed.
  */
 import type { BlockTarget } from '../../disk/target.js';
 import type { FileContent } from '../../tree/tree.js';
 import { Ext4Error } from './errors.js';
 
-interface PendingRead { content: FileContent; from: number; at: number; n: number; path: string }
+interface PendingRead { content: FileContent; from: number; at: number; n: number; what: () => string }
+
+function shortRead(r: PendingRead, done: number): never {
+  throw new Ext4Error('EXT4_SHORT_READ', `file content ended early (it changed size while being written?)`, {
+    file: r.what(), offset: r.from + done, expected: `${r.n} bytes`, actual: `${done} bytes`,
+  });
+}
 
 export class DataWriter {
   private buf: Uint8Array;
@@ -24,7 +30,7 @@ export class DataWriter {
   constructor(
     private readonly target: BlockTarget,
     private readonly blockSize: number,
-    windowBytes = 8 << 20,
+    windowBytes = 2 << 20,
     private readonly concurrency = 16,
   ) {
     this.buf = new Uint8Array(Math.max(windowBytes, blockSize));
@@ -38,7 +44,10 @@ export class DataWriter {
       this.start = pos;
     }
     const at = this.len;
-    this.len += Math.ceil(n / this.blockSize) * this.blockSize;
+    const padded = Math.ceil(n / this.blockSize) * this.blockSize;
+    // The end of a partial last block is written as zeros (windows are reused, not cleared).
+    if (padded > n) this.buf.fill(0, at + n, at + padded);
+    this.len += padded;
     return at;
   }
 
@@ -50,13 +59,13 @@ export class DataWriter {
     }
   }
 
-  /** Queue `n` bytes of `content` from offset `from`, to land at absolute `pos` (block aligned). */
-  async content(pos: number, content: FileContent, from: number, n: number, path: string): Promise<void> {
+  /** Queue `n` bytes of `content` from offset `from`, to land at absolute `pos` (block aligned); `what` names it in errors. */
+  async content(pos: number, content: FileContent, from: number, n: number, what: () => string): Promise<void> {
     const step = this.buf.length;
     for (let o = 0; o < n; o += step) {
       const k = Math.min(step, n - o);
       const at = await this.slot(pos + o, k);
-      this.reads.push({ content, from: from + o, at, n: k, path });
+      this.reads.push({ content, from: from + o, at, n: k, what });
     }
   }
 
@@ -69,7 +78,19 @@ export class DataWriter {
   /** Fill the current window from its reads, start writing it, and continue in the spare one. */
   private async rotate(): Promise<void> {
     if (this.len === 0) { this.start = -1; return; }
-    const reads = this.reads;
+    // Contents with a synchronous read (host files) are read right here: from the page cache
+    // that beats a thread-pool round trip per open, read and close. The rest run concurrently.
+    const reads: PendingRead[] = [];
+    for (const r of this.reads) {
+      if (!r.content.readSync) { reads.push(r); continue; }
+      let done = 0;
+      while (done < r.n) {
+        const got = r.content.readSync(this.buf.subarray(r.at + done, r.at + r.n), r.from + done);
+        if (got <= 0) break;
+        done += got;
+      }
+      if (done !== r.n) shortRead(r, done);
+    }
     let next = 0;
     const worker = async () => {
       while (next < reads.length) {
@@ -80,17 +101,13 @@ export class DataWriter {
           if (got <= 0) break;
           done += got;
         }
-        if (done !== r.n) {
-          throw new Ext4Error('EXT4_SHORT_READ', `file content ended early (it changed size while being written?)`, {
-            file: r.path, offset: r.from + done, expected: `${r.n} bytes`, actual: `${done} bytes`,
-          });
-        }
+        if (done !== r.n) shortRead(r, done);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, reads.length) }, worker));
     await this.inFlight;
     const full = this.buf, len = this.len, start = this.start;
-    this.inFlight = this.target.write(full.subarray(0, len), start).then(() => { full.fill(0, 0, len); });
+    this.inFlight = this.target.write(full.subarray(0, len), start);
     this.inFlight.catch(() => { /* surfaced by the next rotate or flush */ });
     this.written += len;
     this.buf = this.spare;

@@ -9,6 +9,7 @@
 import { dirBlockCsum, dxBlockCsum } from './csum.js';
 import { Ext4Error } from './errors.js';
 import { dxHash } from './hash.js';
+import { settersOf } from './setters.js';
 import {
   DIR_TAIL_SIZE, DX_NODE_ENTRIES_OFFSET, DX_ROOT_ENTRIES_OFFSET, DX_ROOT_INFO_OFFSET, DirEntry2, DirEntryTail,
   DxCountLimit, DxEntry, DxRootInfo, DxTail, FT_DIR, FT_DIR_CSUM,
@@ -103,8 +104,13 @@ export function planDirectory(entries: DirEntryIn[], o: DirOptions): DirPlan {
   return { blocks: 1 + (nodes?.length ?? 0) + leaves.length, chunks: leaves, htree: { leafHashes, nodes } };
 }
 
+const D = settersOf(DirEntry2);
+
 function putEntry(buf: Uint8Array, at: number, e: DirEntryIn, rec: number): void {
-  DirEntry2.encode({ inode: e.ino, rec_len: rec, name_len: e.name.length, file_type: e.fileType }, buf, at);
+  D.inode(buf, at, e.ino);
+  D.rec_len(buf, at, rec);
+  D.name_len(buf, at, e.name.length);
+  D.file_type(buf, at, e.fileType);
   buf.set(e.name, at + 8);
 }
 

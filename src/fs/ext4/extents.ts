@@ -4,6 +4,7 @@
  * above 4 leaves, index blocks, each block ending in a crc32c tail.
  */
 import { Ext4Error } from './errors.js';
+import { settersOf } from './setters.js';
 import { EXT4_EXT_MAGIC, EXT_INIT_MAX_LEN, Extent, ExtentHeader, ExtentIndex } from './structs.js';
 
 /** One mapping of `len` logical blocks from `lblk` to physical `pblk`. */
@@ -52,16 +53,30 @@ export interface ExtentTree {
   blocks: { pblk: number; data: Uint8Array; tailOffset: number }[];
 }
 
+const H = settersOf(ExtentHeader);
+const E = settersOf(Extent);
+const X = settersOf(ExtentIndex);
+
 function header(buf: Uint8Array, at: number, entries: number, max: number, depth: number): void {
-  ExtentHeader.encode({ eh_magic: EXT4_EXT_MAGIC, eh_entries: entries, eh_max: max, eh_depth: depth, eh_generation: 0 }, buf, at);
+  H.eh_magic(buf, at, EXT4_EXT_MAGIC);
+  H.eh_entries(buf, at, entries);
+  H.eh_max(buf, at, max);
+  H.eh_depth(buf, at, depth);
+  H.eh_generation(buf, at, 0);
 }
 
 function putLeaf(buf: Uint8Array, at: number, e: ExtentRec): void {
-  Extent.encode({ ee_block: e.lblk, ee_len: e.len, ee_start_hi: Math.floor(e.pblk / 2 ** 32), ee_start_lo: e.pblk >>> 0 }, buf, at);
+  E.ee_block(buf, at, e.lblk);
+  E.ee_len(buf, at, e.len);
+  E.ee_start_hi(buf, at, Math.floor(e.pblk / 2 ** 32));
+  E.ee_start_lo(buf, at, e.pblk >>> 0);
 }
 
 function putIndex(buf: Uint8Array, at: number, lblk: number, pblk: number): void {
-  ExtentIndex.encode({ ei_block: lblk, ei_leaf_lo: pblk >>> 0, ei_leaf_hi: Math.floor(pblk / 2 ** 32), ei_unused: 0 }, buf, at);
+  X.ei_block(buf, at, lblk);
+  X.ei_leaf_lo(buf, at, pblk >>> 0);
+  X.ei_leaf_hi(buf, at, Math.floor(pblk / 2 ** 32));
+  X.ei_unused(buf, at, 0);
 }
 
 /**

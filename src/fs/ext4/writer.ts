@@ -12,14 +12,16 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { BlockTarget } from '../../disk/target.js';
-import type { FileContent, Inode as TreeInode, Timespec } from '../../tree/tree.js';
+import type { Inode as TreeInode, Timespec } from '../../tree/tree.js';
 import type { StagingTree } from '../../tree/tree.js';
 import {
   bitmapCsum, extentBlockCsum, fsCsumSeed, groupDescCsum16, groupDescCsum32c, inodeCsumSeed, put32,
   setInodeCsum, superblockCsum, xattrBlockCsum,
 } from './csum.js';
 import { DataWriter } from './datawriter.js';
-import { encodeDirectory, planDirectory, type DirEntryIn, type DirOptions, type DirPlan } from './dir.js';
+import { encodeDirectory, type DirOptions } from './dir.js';
+import { dataRanges, InodePlan } from './plan.js';
+import { settersOf } from './setters.js';
 import { Ext4Error } from './errors.js';
 import { buildExtentTree, extentTreeBlocks, toExtents, type ExtentRec } from './extents.js';
 import { defaultJournalBlocks, journalSuperblock } from './journal.js';
@@ -27,14 +29,14 @@ import { BlockAllocator, Geometry, hasSuper } from './layout.js';
 import {
   COMPAT_DIR_INDEX, COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, COMPAT_RESIZE_INODE, EXT4_RESIZE_INO, DX_HASH_HALF_MD4, DX_HASH_LEGACY, DX_HASH_TEA,
   EXT2_FLAGS_SIGNED_HASH, EXT4_BG_INODE_UNINIT, EXT4_BG_INODE_ZEROED, EXT4_EXTENTS_FL, EXT4_GOOD_OLD_FIRST_INO,
-  EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL, EXT4_JOURNAL_INO, EXT4_NAME_LEN, EXT4_ROOT_INO, EXT4_SUPER_MAGIC,
-  EXTRA_ISIZE, FT_BLKDEV, FT_CHRDEV, FT_DIR, FT_FIFO, FT_REG_FILE, FT_SOCK, FT_SYMLINK, GroupDescriptor32,
+  EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL, EXT4_JOURNAL_INO, EXT4_ROOT_INO, EXT4_SUPER_MAGIC,
+  EXTRA_ISIZE, GroupDescriptor32, INODE_I_BLOCK,
   GroupDescriptor64, INCOMPAT_64BIT, INCOMPAT_EXTENTS, INCOMPAT_FILETYPE, INCOMPAT_FLEX_BG, Inode as InodeStruct,
   RO_COMPAT_DIR_NLINK, RO_COMPAT_EXTRA_ISIZE, RO_COMPAT_GDT_CSUM, RO_COMPAT_HUGE_FILE, RO_COMPAT_LARGE_FILE,
   RO_COMPAT_METADATA_CSUM, RO_COMPAT_SPARSE_SUPER, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK,
   SUPERBLOCK_OFFSET, Superblock,
 } from './structs.js';
-import { encodeIbodyXattrs, encodeXattrBlock, splitXattrs, toXattrItems, type XattrItem } from './xattr.js';
+import { encodeIbodyXattrs, encodeXattrBlock, type XattrItem } from './xattr.js';
 
 export interface Ext4Options {
   /** Filesystem size in bytes, or 'auto' (contents + headroom). Default: the whole target. */
@@ -110,24 +112,6 @@ export interface Ext4SizePlan {
   dataBlocks: number;
 }
 
-interface Node {
-  ino: number;
-  inode: TreeInode;
-  path: string;
-  parentIno: number;
-  children?: DirEntryIn[];
-  dirPlan?: DirPlan;
-  names: number;
-  subdirs: number;
-  /** Data block ranges (logical) of a regular file. */
-  ranges?: { lblk: number; count: number }[];
-  xattrs: { ibody: XattrItem[]; block: XattrItem[]; key?: string };
-  lostFound?: boolean;
-}
-
-const FT: Record<TreeInode['type'], number> = {
-  file: FT_REG_FILE, dir: FT_DIR, chardev: FT_CHRDEV, blockdev: FT_BLKDEV, fifo: FT_FIFO, socket: FT_SOCK, symlink: FT_SYMLINK,
-};
 const IFMT: Record<TreeInode['type'], number> = {
   file: S_IFREG, dir: S_IFDIR, chardev: S_IFCHR, blockdev: S_IFBLK, fifo: S_IFIFO, socket: S_IFSOCK, symlink: S_IFLNK,
 };
@@ -174,144 +158,36 @@ function seedWords(b: Uint8Array): Uint32Array {
   return Uint32Array.from([0, 1, 2, 3], (i) => dv.getUint32(i * 4, true));
 }
 
-function nameBytes(name: string, path: string): Uint8Array {
-  const b = Buffer.from(name, 'utf8');
-  if (b.length === 0 || name === '.' || name === '..') throw new Ext4Error('EXT4_BAD_NAME', `invalid directory entry name ${JSON.stringify(name)}`, { file: path });
-  if (b.length > EXT4_NAME_LEN) throw new Ext4Error('EXT4_NAME_TOO_LONG', `name of ${b.length} bytes exceeds ${EXT4_NAME_LEN}`, { file: path });
-  if (b.includes(0) || b.includes(0x2f)) throw new Ext4Error('EXT4_BAD_NAME', 'name contains NUL or "/"', { file: path });
-  return b;
-}
-
-/** Logical block ranges holding data of a file of `size` bytes (holes of sparse files skipped). */
-function dataRanges(c: FileContent, B: number): { lblk: number; count: number }[] {
-  const total = Math.ceil(c.size / B);
-  if (total === 0) return [];
-  const rs = c.dataRanges?.();
-  if (!rs) return [{ lblk: 0, count: total }];
-  const out: { lblk: number; count: number }[] = [];
-  for (const r of rs) {
-    if (r.length <= 0) continue;
-    const s = Math.floor(r.offset / B);
-    const e = Math.min(total, Math.ceil((r.offset + r.length) / B));
-    if (e <= s) continue;
-    const last = out[out.length - 1];
-    if (last && s <= last.lblk + last.count) last.count = Math.max(last.count, e - last.lblk);
-    else out.push({ lblk: s, count: e - s });
-  }
-  return out;
-}
-
 const EXT_MAX = 32768;
-const NO_XATTRS: Node['xattrs'] = Object.freeze({ ibody: [], block: [] }) as Node['xattrs'];
+/**
+ * Bytes per data window. Small enough that a window read from the source files is still in the CPU
+ * caches when the kernel copies it into the image: measured on the 2-core builder, 2 MiB windows cut
+ * the wall time of a 74k-file tree by a quarter against 8 MiB ones (the copy into fresh page-cache
+ * pages is the largest kernel cost of the whole run).
+ */
+const DATA_WINDOW = 2 << 20;
+/** Inode field writers for the per-inode path. */
+const I = settersOf(InodeStruct);
 
-/** Walk the tree into inode-numbered nodes (iteratively, with a guard against directory cycles). */
-function collect(tree: StagingTree, r: Resolved, dirOpts: DirOptions): { nodes: Node[]; lastIno: number } {
-  const B = r.blockSize;
-  const byId = new Map<number, Node>();
-  const nodes: Node[] = [];
-  const ibodySpace = r.inodeSize - EXT4_GOOD_OLD_INODE_SIZE - EXTRA_ISIZE;
-  const xattrsOf = (inode: TreeInode, path: string): Node['xattrs'] => {
-    if (inode.xattrs.size === 0) return NO_XATTRS;
-    try {
-      const s = splitXattrs(toXattrItems(inode.xattrs), ibodySpace, B);
-      if (s.block.length === 0) return s;
-      const h = createHash('sha256');
-      for (const it of s.block) h.update(`${it.index}:${it.name.length}:`).update(it.name).update(`${it.value.length}:`).update(it.value);
-      return { ...s, key: h.digest('base64') };
-    } catch (e) {
-      if (e instanceof Ext4Error) throw new Ext4Error(e.code, e.message, { file: path });
-      throw e;
-    }
-  };
-  let nextIno = EXT4_GOOD_OLD_FIRST_INO + 1;
-  const root: Node = { ino: EXT4_ROOT_INO, inode: tree.root, path: '/', parentIno: EXT4_ROOT_INO, children: [], names: 1, subdirs: 0, xattrs: xattrsOf(tree.root, '/') };
-  byId.set(tree.root.id, root);
-  nodes.push(root);
-  const lf = tree.root.entries!.get('lost+found');
-  let lostFound: Node;
-  if (lf && lf.type === 'dir') {
-    lostFound = { ino: EXT4_GOOD_OLD_FIRST_INO, inode: lf, path: '/lost+found', parentIno: EXT4_ROOT_INO, children: [], names: 0, subdirs: 0, lostFound: true, xattrs: xattrsOf(lf, '/lost+found') };
-    byId.set(lf.id, lostFound);
-  } else {
-    const synthetic: TreeInode = {
-      id: -1, type: 'dir', mode: 0o700, uid: 0, gid: 0, atime: tree.defaultTime, mtime: tree.defaultTime, ctime: tree.defaultTime,
-      xattrs: new Map(), entries: new Map(), nlink: 2,
-    };
-    lostFound = { ino: EXT4_GOOD_OLD_FIRST_INO, inode: synthetic, path: '/lost+found', parentIno: EXT4_ROOT_INO, children: [], names: 1, subdirs: 0, lostFound: true, xattrs: NO_XATTRS };
-    root.children!.push({ name: Buffer.from('lost+found'), ino: EXT4_GOOD_OLD_FIRST_INO, fileType: FT_DIR });
-    root.subdirs++;
-  }
-  nodes.push(lostFound);
-  // Depth-first, names in byte order; an explicit stack so a cyclic tree cannot recurse forever.
-  const stack: Node[] = [root];
-  const onPath = new Set<number>([tree.root.id]);
-  const visitedDirs = new Set<number>([tree.root.id]);
-  const order: Node[] = [];
-  while (stack.length) {
-    const dir = stack.pop()!;
-    order.push(dir);
-    const names = [...dir.inode.entries!.keys()].map((n) => ({ n, b: nameBytes(n, `${dir.path === '/' ? '' : dir.path}/${n}`) }));
-    names.sort((a, b) => Buffer.compare(a.b, b.b));
-    const subdirs: Node[] = [];
-    for (const { n, b } of names) {
-      const child = dir.inode.entries!.get(n)!;
-      const path = `${dir.path === '/' ? '' : dir.path}/${n}`;
-      let node = byId.get(child.id);
-      if (child.type === 'dir') {
-        if (node === lostFound && dir === root && n === 'lost+found' && lostFound.names === 0) {
-          lostFound.names = 1;
-        } else if (visitedDirs.has(child.id) || onPath.has(child.id)) {
-          throw new Ext4Error('EXT4_LINK_LOOP', 'directory reachable twice (a directory hard link or a loop)', { file: path });
-        } else {
-          node = { ino: nextIno++, inode: child, path, parentIno: dir.ino, children: [], names: 1, subdirs: 0, xattrs: xattrsOf(child, path) };
-          byId.set(child.id, node);
-          nodes.push(node);
-        }
-        visitedDirs.add(child.id);
-        node!.parentIno = dir.ino;
-        subdirs.push(node!);
-        dir.subdirs++;
-      } else if (node) {
-        node.names++;
-      } else {
-        node = { ino: nextIno++, inode: child, path, parentIno: dir.ino, names: 1, subdirs: 0, xattrs: xattrsOf(child, path) };
-        if (child.type === 'file') node.ranges = dataRanges(child.content!, B);
-        if (child.type === 'symlink') {
-          const t = Buffer.byteLength(child.target ?? '', 'utf8');
-          if (t === 0 || t >= B) throw new Ext4Error('EXT4_BAD_SYMLINK', `symlink target of ${t} bytes (must be 1..${B - 1})`, { file: path });
-        }
-        byId.set(child.id, node);
-        nodes.push(node);
-      }
-      dir.children!.push({ name: b, ino: node!.ino, fileType: FT[child.type] });
-    }
-    // Visit subdirectories in name order: push reversed onto the stack.
-    for (let k = subdirs.length - 1; k >= 0; k--) stack.push(subdirs[k]!);
-  }
-  for (const n of nodes) {
-    if (n.names > 65000 && n.inode.type !== 'dir') throw new Ext4Error('EXT4_TOO_MANY_LINKS', `${n.names} hard links (ext4 allows 65000)`, { file: n.path });
-    if (n.children) {
-      n.dirPlan = planDirectory(n.children, { ...dirOpts, minBlocks: n.lostFound ? Math.max(1, Math.floor(16384 / B)) : 1 });
-    }
-  }
-  nodes.sort((a, b) => a.ino - b.ino);
-  return { nodes, lastIno: nextIno - 1 };
-}
-
-/** Data blocks the nodes need beyond the metadata (an estimate that assumes contiguous placement). */
-function dataBlocksNeeded(nodes: Node[], B: number): number {
+/** Data blocks the inodes need beyond the metadata (an estimate that assumes contiguous placement). */
+function dataBlocksNeeded(plan: InodePlan, B: number): number {
   let n = 0;
   const xkeys = new Set<string>();
-  for (const node of nodes) {
-    if (node.dirPlan) n += node.dirPlan.blocks + extentTreeBlocks(Math.ceil(node.dirPlan.blocks / EXT_MAX), B);
-    if (node.ranges) {
+  for (let ino = EXT4_ROOT_INO; ino <= plan.lastIno; ino++) {
+    const inode = plan.inodes[ino];
+    if (!inode) continue;
+    if (inode.type === 'dir') {
+      const blocks = plan.dirBlocks[ino]!;
+      n += blocks + extentTreeBlocks(Math.ceil(blocks / EXT_MAX), B);
+    } else if (inode.type === 'file') {
       let extents = 0;
-      for (const r of node.ranges) { n += r.count; extents += Math.ceil(r.count / EXT_MAX); }
+      for (const r of dataRanges(inode.content!, B)) { n += r.count; extents += Math.ceil(r.count / EXT_MAX); }
       n += extentTreeBlocks(extents, B);
+    } else if (inode.type === 'symlink' && Buffer.byteLength(inode.target!, 'utf8') >= 60) {
+      n += 1;
     }
-    if (node.inode.type === 'symlink' && Buffer.byteLength(node.inode.target!, 'utf8') >= 60) n += 1;
-    if (node.xattrs.key && !xkeys.has(node.xattrs.key)) { xkeys.add(node.xattrs.key); n += 1; }
   }
+  for (const key of plan.xattrBlockKey.values()) if (!xkeys.has(key)) { xkeys.add(key); n += 1; }
   return n;
 }
 
@@ -381,17 +257,20 @@ export interface PreparedExt4 {
 
 export function prepareExt4(tree: StagingTree, options: Ext4Options = {}): PreparedExt4 {
   const r = resolve(options);
-  const dirOpts = dirOptionsOf(r);
-  const collected = collect(tree, r, dirOpts);
+  const plan = new InodePlan(tree, dirOptionsOf(r), r.inodeSize, r.time);
+  let data: number | undefined;
+  const sizing = (): Sizing => ({ lastIno: plan.lastIno, data: (data ??= dataBlocksNeeded(plan, r.blockSize)) });
   return {
-    plan: (size = options.size ?? 'auto') => sizeFor({ ...options, size }, r, collected.nodes, collected.lastIno),
-    write: (target, size) => writeCollected(target, { ...options, size: size ?? options.size }, r, dirOpts, collected),
+    plan: (size = options.size ?? 'auto') => sizeFor({ ...options, size }, r, sizing()),
+    write: (target, size) => writePlanned(target, { ...options, size: size ?? options.size }, r, plan, sizing()),
   };
 }
 
-function sizeFor(o: Ext4Options, r: Resolved, nodes: Node[], lastIno: number): Ext4SizePlan {
+/** What sizing needs of a plan: the last inode number and the data blocks. */
+interface Sizing { lastIno: number; data: number }
+
+function sizeFor(o: Ext4Options, r: Resolved, { lastIno, data }: Sizing): Ext4SizePlan {
   const B = r.blockSize;
-  const data = dataBlocksNeeded(nodes, B);
   const align = o.align ?? 1 << 20;
   if (o.size === 'auto' || o.size === undefined) {
     const extra = Math.ceil((data * (o.headroom ?? 0.1)) + (o.extraBytes ?? 16 << 20) / B);
@@ -434,15 +313,22 @@ export async function writeExt4(tree: StagingTree, target: BlockTarget, options:
   return prepareExt4(tree, options).write(target);
 }
 
-async function writeCollected(
-  target: BlockTarget, options: Ext4Options, r: Resolved, dirOpts: DirOptions, { nodes, lastIno }: { nodes: Node[]; lastIno: number },
-): Promise<Ext4Result> {
+async function writePlanned(target: BlockTarget, options: Ext4Options, r: Resolved, inodes: InodePlan, sizing: Sizing): Promise<Ext4Result> {
   const B = r.blockSize;
-  const lf = nodes.find((x) => x.lostFound)!;
-  if (lf.inode.id === -1) lf.inode.atime = lf.inode.mtime = lf.inode.ctime = { sec: r.time, nsec: 0 };
-  const plan = sizeFor({ ...options, size: options.size ?? target.size }, r, nodes, lastIno);
+  const dirOpts = inodes.dirOpts;
+  const lastIno = inodes.lastIno;
+  const plan = sizeFor({ ...options, size: options.size ?? target.size }, r, sizing);
   if (plan.bytes > target.size) {
     throw new Ext4Error('EXT4_NO_SPACE', `the filesystem needs ${plan.bytes} bytes but the target has ${target.size}`);
+  }
+  // Files that must be one run of blocks, by inode number (resolved before anything is written).
+  const wantContiguous = new Map<number, string>();
+  for (const p of options.contiguous ?? []) {
+    const path = '/' + p.split('/').filter(Boolean).join('/');
+    const inode = inodes.tree.lookup(path, { follow: false });
+    const ino = inode && inode.type === 'file' ? inodes.inoOfInode(inode) : undefined;
+    if (ino === undefined) throw new Ext4Error('EXT4_NOT_FOUND', 'contiguous file requested but not a regular file in the tree', { file: path });
+    wantContiguous.set(ino, path);
   }
   const headroomInodes = options.size === 'auto' ? Math.ceil(lastIno * (1 + (options.headroom ?? 0.1))) + 64 : lastIno;
   const geo = geometryFor(options, r, plan.bytes, headroomInodes);
@@ -479,7 +365,7 @@ async function writeCollected(
   }
   alloc.scanFree(0);
 
-  const writer = new DataWriter(target, B, 8 << 20, options.concurrency ?? 16);
+  const writer = new DataWriter(target, B, DATA_WINDOW, options.concurrency ?? 16);
   const time = r.time;
 
   // Journal (inode 8): contiguous blocks, only its superblock written.
@@ -493,7 +379,7 @@ async function writeCollected(
   // Inode tables, filled group by group in inode order.
   const isz = r.inodeSize;
   let itGroup = -1;
-  let itBuf = new Uint8Array(0);
+  const itBuf = new Uint8Array(geo.itableBlocks * B);
   let itHigh = 0;
   const flushItable = async () => {
     if (itGroup < 0 || itHigh === 0) return;
@@ -504,8 +390,8 @@ async function writeCollected(
     const g = Math.floor((ino - 1) / geo.inodesPerGroup);
     if (g !== itGroup) {
       await flushItable();
+      itBuf.fill(0, 0, itHigh * isz);
       itGroup = g;
-      itBuf = new Uint8Array(geo.itableBlocks * B);
       itHigh = 0;
     }
     const idx = (ino - 1) % geo.inodesPerGroup;
@@ -516,21 +402,26 @@ async function writeCollected(
 
   const usedDirs = new Uint32Array(G);
   const fsTime = { sec: time, nsec: 0 };
+  // One inode is built at a time, then copied into its table: a scratch buffer serves them all.
+  const scratch = new Uint8Array(isz);
   const baseInode = (mode: number, t: { a: Timespec; m: Timespec; c: Timespec }) => {
-    const raw = new Uint8Array(isz);
+    const raw = scratch.fill(0);
     const [a, ax] = encodeTime(clampTime(t.a, r.sde));
     const [m, mx] = encodeTime(clampTime(t.m, r.sde));
     const [c, cx] = encodeTime(clampTime(t.c, r.sde));
-    InodeStruct.encode({
-      i_mode: mode, i_atime: a, i_atime_extra: ax, i_mtime: m, i_mtime_extra: mx, i_ctime: c, i_ctime_extra: cx,
-      i_crtime: c, i_crtime_extra: cx, i_extra_isize: EXTRA_ISIZE,
-    }, raw);
+    I.i_mode(raw, 0, mode);
+    I.i_atime(raw, 0, a); I.i_atime_extra(raw, 0, ax);
+    I.i_mtime(raw, 0, m); I.i_mtime_extra(raw, 0, mx);
+    I.i_ctime(raw, 0, c); I.i_ctime_extra(raw, 0, cx);
+    I.i_crtime(raw, 0, c); I.i_crtime_extra(raw, 0, cx);
+    I.i_extra_isize(raw, 0, EXTRA_ISIZE);
     return raw;
   };
   const setBlocks = (raw: Uint8Array, fsBlocks: number) => {
     const sectors = fsBlocks * (B / 512);
     if (sectors >= 2 ** 48) throw new Ext4Error('EXT4_FILE_TOO_LARGE', 'file uses more than 2^48 sectors');
-    InodeStruct.encode({ i_blocks_lo: sectors >>> 0, i_blocks_high: Math.floor(sectors / 2 ** 32) }, raw);
+    I.i_blocks_lo(raw, 0, sectors >>> 0);
+    I.i_blocks_high(raw, 0, Math.floor(sectors / 2 ** 32));
   };
   const mapExtents = async (ino: number, raw: Uint8Array, extents: ExtentRec[], flags: number): Promise<number> => {
     const tb = extentTreeBlocks(extents.length, B);
@@ -542,7 +433,8 @@ async function writeCollected(
       if (r.csum) put32(blk.data, blk.tailOffset, extentBlockCsum(seed, blk.data, blk.tailOffset));
       await writer.bytes(blk.pblk * B, blk.data);
     }
-    InodeStruct.encode({ i_block: tree.iBlock, i_flags: flags | EXT4_EXTENTS_FL }, raw);
+    raw.set(tree.iBlock, INODE_I_BLOCK);
+    I.i_flags(raw, 0, flags | EXT4_EXTENTS_FL);
     return tb;
   };
 
@@ -602,18 +494,20 @@ async function writeCollected(
   const xblocks = new Map<string, { pblk: number; refs: number; items: XattrItem[] }>();
   const xblocksAll: { pblk: number; refs: number; items: XattrItem[] }[] = [];
   const placements: Record<string, FilePlacement> = {};
-  const wantContiguous = new Set((options.contiguous ?? []).map((p) => '/' + p.split('/').filter(Boolean).join('/')));
-  const seenContiguous = new Set<string>();
 
-  for (const node of nodes) {
-    const t = node.inode;
+  for (let ino = EXT4_ROOT_INO; ino <= lastIno; ino++) {
+    const t = inodes.inodes[ino];
+    if (!t) continue;
+    const what = () => inodes.pathOf(ino);
     const raw = baseInode(IFMT[t.type] | (t.mode & 0o7777), { a: t.atime, m: t.mtime, c: t.ctime });
-    InodeStruct.encode({ i_uid: t.uid & 0xffff, i_uid_high: (t.uid >>> 16) & 0xffff, i_gid: t.gid & 0xffff, i_gid_high: (t.gid >>> 16) & 0xffff }, raw);
+    I.i_uid(raw, 0, t.uid); I.i_uid_high(raw, 0, t.uid >>> 16);
+    I.i_gid(raw, 0, t.gid); I.i_gid_high(raw, 0, t.gid >>> 16);
+    const names = inodes.names[ino]!;
     let blocks = 0;
     if (t.type === 'dir') {
-      const plan = node.dirPlan!;
-      const seed = inodeCsumSeed(fsSeed, node.ino, 0);
-      const content = encodeDirectory(plan, node.ino, node.parentIno, dirOpts, seed);
+      const plan = inodes.directory(ino);
+      const seed = inodeCsumSeed(fsSeed, ino, 0);
+      const content = encodeDirectory(plan, ino, inodes.parent[ino]!, dirOpts, seed);
       const runs = alloc.alloc(plan.blocks);
       const ext: ExtentRec[] = [];
       let l = 0;
@@ -622,20 +516,22 @@ async function writeCollected(
         for (let k = 0; k < run.count; k++) await writer.bytes((run.start + k) * B, content[l + k]!);
         l += run.count;
       }
-      blocks = plan.blocks + await mapExtents(node.ino, raw, toExtents(ext), plan.htree ? EXT4_INDEX_FL : 0);
-      const links = 2 + node.subdirs;
-      InodeStruct.encode({ i_size_lo: plan.blocks * B, i_links_count: links > 65000 ? 1 : links }, raw);
-      usedDirs[Math.floor((node.ino - 1) / geo.inodesPerGroup)]!++;
+      blocks = plan.blocks + await mapExtents(ino, raw, toExtents(ext), plan.htree ? EXT4_INDEX_FL : 0);
+      const links = 2 + inodes.subdirs[ino]!;
+      I.i_size_lo(raw, 0, plan.blocks * B);
+      I.i_links_count(raw, 0, links > 65000 ? 1 : links);
+      usedDirs[Math.floor((ino - 1) / geo.inodesPerGroup)]!++;
     } else if (t.type === 'file') {
       const c = t.content!;
-      const contiguous = wantContiguous.has(node.path);
-      const ranges = contiguous && node.ranges!.length ? [{ lblk: 0, count: Math.ceil(c.size / B) }] : node.ranges!;
+      const contiguous = wantContiguous.get(ino);
+      const data = dataRanges(c, B);
+      const ranges = contiguous !== undefined && data.length ? [{ lblk: 0, count: Math.ceil(c.size / B) }] : data;
       const ext: ExtentRec[] = [];
       for (const rg of ranges) {
         let runs: { start: number; count: number }[];
-        if (contiguous) {
+        if (contiguous !== undefined) {
           const s = alloc.allocContiguous(rg.count);
-          if (s === undefined) throw new Ext4Error('EXT4_NOT_CONTIGUOUS', `no free run of ${rg.count} blocks for a contiguous file`, { file: node.path });
+          if (s === undefined) throw new Ext4Error('EXT4_NOT_CONTIGUOUS', `no free run of ${rg.count} blocks for a contiguous file`, { file: contiguous });
           runs = [{ start: s, count: rg.count }];
         } else {
           runs = alloc.alloc(rg.count);
@@ -645,24 +541,26 @@ async function writeCollected(
           ext.push({ lblk: l, len: run.count, pblk: run.start });
           const from = l * B;
           const n = Math.min(run.count * B, c.size - from);
-          await writer.content(run.start * B, c, from, n, node.path);
+          await writer.content(run.start * B, c, from, n, what);
           l += run.count;
           blocks += run.count;
         }
       }
       const extents = toExtents(ext);
-      blocks += await mapExtents(node.ino, raw, extents, 0);
-      InodeStruct.encode({ i_size_lo: c.size >>> 0, i_size_high: Math.floor(c.size / 2 ** 32), i_links_count: node.names }, raw);
-      if (contiguous) {
-        seenContiguous.add(node.path);
-        placements[node.path] = {
+      blocks += await mapExtents(ino, raw, extents, 0);
+      I.i_size_lo(raw, 0, c.size >>> 0);
+      I.i_size_high(raw, 0, Math.floor(c.size / 2 ** 32));
+      I.i_links_count(raw, 0, names);
+      if (contiguous !== undefined) {
+        placements[contiguous] = {
           extents: extents.map((e) => ({ lblk: e.lblk, pblk: e.pblk, len: e.len })),
           byteOffset: extents.length ? extents[0]!.pblk * B : 0, size: c.size,
         };
       }
     } else if (t.type === 'symlink') {
       const target = Buffer.from(t.target!, 'utf8');
-      InodeStruct.encode({ i_size_lo: target.length, i_links_count: node.names }, raw);
+      I.i_size_lo(raw, 0, target.length);
+      I.i_links_count(raw, 0, names);
       if (target.length < 60) {
         raw.set(target, 0x28);
       } else {
@@ -670,7 +568,7 @@ async function writeCollected(
         const blk = new Uint8Array(B);
         blk.set(target);
         await writer.bytes(run!.start * B, blk);
-        blocks = 1 + await mapExtents(node.ino, raw, [{ lblk: 0, len: 1, pblk: run!.start }], 0);
+        blocks = 1 + await mapExtents(ino, raw, [{ lblk: 0, len: 1, pblk: run!.start }], 0);
       }
     } else if (t.type === 'chardev' || t.type === 'blockdev') {
       const { major, minor } = t.rdev ?? { major: 0, minor: 0 };
@@ -678,29 +576,30 @@ async function writeCollected(
       // Old 16-bit encoding in i_block[0] when it fits, else the new 32-bit one in i_block[1] (as Linux).
       if (major < 256 && minor < 256) dv.setUint32(0, (major << 8) | minor, true);
       else dv.setUint32(4, ((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0, true);
-      InodeStruct.encode({ i_links_count: node.names }, raw);
+      I.i_links_count(raw, 0, names);
     } else {
-      InodeStruct.encode({ i_links_count: node.names }, raw);
+      I.i_links_count(raw, 0, names);
     }
     // Extended attributes: in the inode body, the rest in a (shared) block.
-    if (node.xattrs.ibody.length) encodeIbodyXattrs(node.xattrs.ibody, raw.subarray(EXT4_GOOD_OLD_INODE_SIZE + EXTRA_ISIZE));
-    if (node.xattrs.key) {
-      let xb = xblocks.get(node.xattrs.key);
+    const xattrs = inodes.xattrs(ino);
+    if (xattrs.ibody.length) encodeIbodyXattrs(xattrs.ibody, raw.subarray(EXT4_GOOD_OLD_INODE_SIZE + EXTRA_ISIZE));
+    if (xattrs.key) {
+      let xb = xblocks.get(xattrs.key);
       if (!xb || xb.refs >= 1024) {
         // EXT4_XATTR_REFCOUNT_MAX: past 1024 sharers the kernel starts a new block.
         const [run] = alloc.alloc(1);
-        xb = { pblk: run!.start, refs: 0, items: node.xattrs.block };
-        xblocks.set(node.xattrs.key, xb);
+        xb = { pblk: run!.start, refs: 0, items: xattrs.block };
+        xblocks.set(xattrs.key, xb);
         xblocksAll.push(xb);
       }
       xb.refs++;
-      InodeStruct.encode({ i_file_acl_lo: xb.pblk >>> 0, i_file_acl_high: Math.floor(xb.pblk / 2 ** 32) }, raw);
+      I.i_file_acl_lo(raw, 0, xb.pblk >>> 0);
+      I.i_file_acl_high(raw, 0, Math.floor(xb.pblk / 2 ** 32));
       blocks += 1;
     }
     setBlocks(raw, blocks);
-    await putInode(node.ino, raw);
+    await putInode(ino, raw);
   }
-  for (const p of wantContiguous) if (!seenContiguous.has(p)) throw new Ext4Error('EXT4_NOT_FOUND', 'contiguous file requested but not a regular file in the tree', { file: p });
   await writer.flush();
   await flushItable();
   for (const xb of xblocksAll) {

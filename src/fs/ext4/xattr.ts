@@ -67,7 +67,7 @@ export function aclFromDisk(v: Uint8Array): Uint8Array {
 }
 
 /** The attributes of one inode in on-disk order (index, name length, name), ACLs converted. */
-export function toXattrItems(xattrs: Map<string, Uint8Array>): XattrItem[] {
+export function toXattrItems(xattrs: ReadonlyMap<string, Uint8Array>): XattrItem[] {
   const items: XattrItem[] = [];
   for (const [full, value] of xattrs) {
     const { index, suffix } = splitXattrName(full);
