@@ -15,6 +15,8 @@ import { readFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { loadRepos, ChecksumMismatchError, DownloadError } from '../src/repo/index.js';
 import { FIXTURE_REPOS } from './solve-fixtures.js';
 
@@ -33,6 +35,11 @@ function serveFile(req: IncomingMessage, res: ServerResponse, rel: string, mode:
   if (mode === 'corrupt' && !rel.endsWith('repomd.xml')) { body = Buffer.from(body); body[body.length >> 1] ^= 0xff; }
   const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
   if (range) ranges.push(`${rel} ${req.headers.range}`);
+  if (mode === 'slow' && rel.endsWith('.rpm')) {
+    res.writeHead(200, { 'content-length': body.length });
+    res.write(body.subarray(0, body.length >> 1), () => setTimeout(() => res.end(body.subarray(body.length >> 1)), 300));
+    return;
+  }
   if (mode === 'stall') { res.writeHead(200, { 'content-length': body.length }); res.write(body.subarray(0, 10)); return; }
   if (range && mode === 'cut') {
     const start = Number(range[1]);
@@ -54,7 +61,7 @@ test.before(async () => {
   server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     log.push(url.pathname);
-    const m = /^\/(good|corrupt|stall|cut)\/(?:40\/x86_64\/)?(.*)$/.exec(url.pathname);
+    const m = /^\/(good|corrupt|stall|cut|slow)\/(?:40\/x86_64\/)?(.*)$/.exec(url.pathname);
     if (url.pathname === '/metalink') {
       const repomd = readFileSync(join(ZOO, 'repodata/repomd.xml'));
       const sha = createHash('sha256').update(repomd).digest('hex');
@@ -137,6 +144,32 @@ test('interrupted download is resumed with a Range request', async () => {
   const path = await set.fetchPackage(penguin);
   assert.is(createHash('sha256').update(readFileSync(path)).digest('hex'), set.pool.checksum[penguin]);
   assert.ok(ranges.some((r) => r.startsWith(set.pool.location[penguin]) && /bytes=[1-9]\d*-/.test(r)), ranges.join('\n'));
+  rmSync(cache, { recursive: true, force: true });
+});
+
+test('two processes downloading the same packages into one shared cache both succeed', async () => {
+  const cache = fresh();
+  const { ROOT } = await import('./helpers/cli.js');
+  const loader = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+  const repoIndex = pathToFileURL(join(ROOT, 'src', 'repo', 'index.ts')).href;
+  const script = `
+    const { loadRepos } = await import(${JSON.stringify(repoIndex)});
+    const set = await loadRepos([{ id: 'zoo', baseurl: ${JSON.stringify(`${base}/slow/`)} }], { cacheDir: ${JSON.stringify(cache)}, http: { retries: 1, stallTimeoutMs: 5000 } });
+    const paths = await Promise.all([...Array(set.pool.count).keys()].map((p) => set.fetchPackage(p)));
+    console.log(paths.length);`;
+  const run = () => new Promise<{ code: number | null; out: string }>((done) => {
+    const c = spawn(process.execPath, ['--import', loader, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (d) => { out += d; });
+    c.stderr.on('data', (d) => { out += d; });
+    c.on('close', (code) => done({ code, out }));
+  });
+  const [a, b] = await Promise.all([run(), run()]);
+  assert.is(a.code, 0, a.out);
+  assert.is(b.code, 0, b.out);
+  const rpms = allFiles(cache).filter((f) => f.endsWith('.rpm'));
+  assert.is(rpms.length, 19);
+  assert.equal(allFiles(cache).filter((f) => /\.part-|\.lock$/.test(f)), [], 'no partial or lock file left');
   rmSync(cache, { recursive: true, force: true });
 });
 

@@ -6,9 +6,9 @@
  * renamed into place only once its checksum is verified, so the cache never
  * holds a partial or corrupt entry.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ChecksumMismatchError, DownloadError, type RepoErrorContext } from './errors.js';
 
@@ -121,6 +121,37 @@ async function transfer(url: string, tmp: string, opts: HttpOptions): Promise<vo
 }
 
 /**
+ * The partial-download file for one URL: the stable name (so a later run
+ * resumes what an interrupted one left) when this process can claim it, a
+ * private name when another live process is downloading the same file into a
+ * shared cache — both then finish, verify and rename the same bytes.
+ */
+async function claimPartial(stable: string): Promise<{ path: string; release: () => Promise<void> }> {
+  const lock = `${stable}.lock`;
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      await writeFile(lock, String(process.pid), { flag: 'wx' });
+      return { path: stable, release: () => rm(lock, { force: true }) };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const owner = Number(await readFile(lock, 'utf8').catch(() => ''));
+      if (Number.isInteger(owner) && owner > 0 && (owner === process.pid || isAlive(owner))) break;
+      await rm(lock, { force: true }); // left by a process that died: take it over
+    }
+  }
+  return { path: `${stable}.${process.pid}-${randomBytes(4).toString('hex')}`, release: async () => {} };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
  * Download `relPath` from the first mirror that delivers it intact into
  * `dest` (temp + rename). Each mirror gets `retries` attempts; an interrupted
  * transfer is resumed from where it stopped; a checksum mismatch moves on to
@@ -135,7 +166,9 @@ export async function downloadFromMirrors(mirrors: string[], relPath: string, de
   let corrupt = 0;
   for (const base of mirrors) {
     const url = joinUrl(base, relPath);
-    const tmp = `${dest}.part-${createHash('sha1').update(url).digest('hex').slice(0, 8)}`;
+    const claim = await claimPartial(`${dest}.part-${createHash('sha1').update(url).digest('hex').slice(0, 8)}`);
+    const tmp = claim.path;
+    try {
     let lastReason = '';
     for (let attempt = 0; attempt < retries; attempt++) {
       if (opts.signal?.aborted) throw new DownloadError('aborted', { ...ctx, file: url });
@@ -165,6 +198,9 @@ export async function downloadFromMirrors(mirrors: string[], relPath: string, de
     }
     await rm(tmp, { force: true });
     failures.push(`${url}: ${lastReason}`);
+    } finally {
+      await claim.release();
+    }
   }
   const msg = `cannot download ${relPath} from ${mirrors.length} mirror(s): ${failures.join('; ')}`;
   if (corrupt > 0 && corrupt === mirrors.length) throw new ChecksumMismatchError(msg, { ...ctx, file: relPath });
