@@ -61,7 +61,7 @@ function runOne(file) {
       const sk = Number(/Skipped:\s+(\d+)/.exec(text)?.[1] ?? 0);
       let p = 0, f = 0;
       if (Number.isNaN(total) || Number.isNaN(ok)) { f = 1; }
-      else { p = ok; f = total - ok; // uvu's Total excludes skipped tests if (code !== 0 && f === 0) f = 1; }
+      else { p = ok; f = total - ok; if (code !== 0 && f === 0) f = 1; } // uvu's Total excludes skipped tests
       passed += p; failed += f; skipped += sk;
       const secs = ((Date.now() - t0) / 1000).toFixed(1);
       const status = f ? 'FAIL' : 'ok  ';
