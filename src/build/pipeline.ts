@@ -30,6 +30,8 @@ import { labelTree } from '../install/selinux.js';
 import { defaultSpecInput } from './default-spec.js';
 import { planDisk, writeDisk, type DiskPlan } from './disk.js';
 import { prepareBoot, finishBoot, type BootPrep } from './boot-stage.js';
+import { readOsRelease, type OsRelease } from '../provenance/os-release.js';
+import type { ProvenancePackage } from '../provenance/cyclonedx.js';
 
 export class BuildError extends IngotError {}
 
@@ -87,7 +89,9 @@ export interface BuildReport {
   arch: string;
   sourceDateEpoch: number;
   seed: string;
-  packages: { nevra: string; repo: string; checksum: string; files: number; bytes: number; license: string; sourcerpm: string | null; sha256: string }[];
+  /** The distribution the image holds (its os-release), when it has one: the SBOM's purl namespace. */
+  os?: OsRelease;
+  packages: (ProvenancePackage & { checksum: string; files: number; bytes: number })[];
   order: string[];
   disk: { table: string; size: number; partitions: { index: number; mount?: string; fs: string; start: number; size: number; uuid?: string; label?: string }[] };
   outputs: OutputFile[];
@@ -324,12 +328,14 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       lap('boot-test');
     }
 
+    const os = await readOsRelease(tree);
     const report: BuildReport = {
-      name: spec.name, arch: spec.arch, sourceDateEpoch: epoch, seed,
+      name: spec.name, arch: spec.arch, sourceDateEpoch: epoch, seed, ...(os ? { os } : {}),
       packages: await Promise.all(pkgs.map(async (pkg, i) => {
         const ref = byNevra.get(pkg.info.nevra) ?? ordered[i]!;
+        const { name, epoch: pe, version, release, arch, url, vendor } = pkg.info;
         return {
-          nevra: pkg.info.nevra, repo: ref.repo, checksum: `${ref.checksum.type}:${ref.checksum.value}`,
+          nevra: pkg.info.nevra, name, epoch: pe, version, release, arch, url, vendor, repo: ref.repo, checksum: `${ref.checksum.type}:${ref.checksum.value}`,
           files: unpacked[i]!.files, bytes: unpacked[i]!.bytes, license: pkg.info.license, sourcerpm: pkg.info.sourcerpm,
           sha256: ref.checksum.type === 'sha256' ? ref.checksum.value : await sha256File(paths.get(pkg.info.nevra)!),
         };
