@@ -31,6 +31,7 @@ import { defaultSpecInput } from './default-spec.js';
 import { planDisk, writeDisk, type DiskPlan } from './disk.js';
 import { prepareBoot, finishBoot, type BootPrep } from './boot-stage.js';
 import { readOsRelease, type OsRelease } from '../provenance/os-release.js';
+import { writeAppliance, diskFileName } from './appliance.js';
 import type { ProvenancePackage } from '../provenance/cyclonedx.js';
 
 export class BuildError extends IngotError {}
@@ -108,7 +109,7 @@ export interface BuildResult { report: BuildReport; outputs: OutputFile[]; repor
 
 const EXTENSION: Record<string, string> = {
   raw: 'raw', qcow2: 'qcow2', vhd: 'vhd', vmdk: 'vmdk', ova: 'ova', 'raw.xz': 'raw.xz', 'raw.gz': 'raw.gz', 'raw.zst': 'raw.zst',
-  'tar.gz': 'tar.gz', 'tar.xz': 'tar.xz',
+  'tar.gz': 'tar.gz', 'tar.xz': 'tar.xz', appliance: 'tar.gz',
 };
 
 function check(signal: AbortSignal | undefined): void {
@@ -165,10 +166,14 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   }
   if (opts.arch) spec = { ...spec, arch: opts.arch as ImageSpec['arch'] };
   warnings.push(...spec.warnings);
-  const formats: FormatName[] = (opts.formats?.length ? opts.formats : spec.outputs.map((o) => o.format as string)).map((f) => {
+  const formats: (FormatName | 'appliance')[] = (opts.formats?.length ? opts.formats : spec.outputs.map((o) => o.format as string)).map((f) => {
+    if (f.toLowerCase() === 'appliance') return 'appliance';
     try { return parseFormatName(f); } catch { throw new BuildError('BAD_FORMAT', `unsupported output format ${f}`, { field: 'outputs' }); }
   });
   if (formats.length === 0) formats.push('qcow2');
+  if (formats.includes('appliance') && formats.includes('tar.gz')) {
+    throw new BuildError('BAD_FORMAT', `formats appliance and tar.gz both write ${spec.name}.tar.gz: build them separately`, { field: 'outputs' });
+  }
   lap('spec');
 
   // Resolve.
@@ -299,6 +304,10 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         await layout.target.close();
         layout.closed = true;
         await rename(rawTmp, path);
+      } else if (fmt === 'appliance') {
+        await writeAppliance(path, [{ file: diskFileName(spec.name, 0), source: layout.target }], {
+          name: spec.name, arch: spec.arch, interfaces: spec.network.length, mtime: epoch,
+        });
       } else {
         await writeImage(layout.target, path, { format: fmt, seed, name: spec.name });
       }
