@@ -33,13 +33,14 @@ export function writeSpec(dir: string, name: string, opts: { kernel?: boolean; n
   return p;
 }
 
-export interface RunOptions { env?: Record<string, string>; umask?: string; fakeTime?: string; cwd?: string }
+export interface RunOptions { env?: Record<string, string>; umask?: string; fakeTime?: string; cwd?: string; /** taskset CPU list (changes the default encoder thread counts). */ cpus?: string }
 
 /** Run the ingot CLI from source, optionally under another umask and a shifted wall clock. */
 export function runIngot(args: string[], o: RunOptions = {}): CliResult {
   const loader = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
   const node = [process.execPath, '--import', loader, join(ROOT, 'src/cli/main.ts'), ...args];
-  const cmd = o.fakeTime ? ['faketime', o.fakeTime, ...node] : node;
+  let cmd = o.fakeTime ? ['faketime', o.fakeTime, ...node] : node;
+  if (o.cpus) cmd = ['taskset', '-c', o.cpus, ...cmd];
   const r = spawnSync('sh', ['-c', `umask ${o.umask ?? '022'} && exec "$@"`, 'sh', ...cmd], {
     cwd: o.cwd ?? ROOT, encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, ...o.env },
   });
