@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
@@ -134,6 +134,29 @@ test('a spec without os-release still gets purls namespaced by repository', asyn
   assert.equal(c.supplier, { name: 'Fedora Project' });
   assert.is(c.externalReferences, undefined);
   assert.is(await new Validation.JsonStrictValidator(Spec.Version.v1dot5).validate(JSON.stringify(doc)), null);
+});
+
+test('os-release is read as the shell reads it, through the /etc → /usr/lib symlink', async () => {
+  const { readOsRelease, parseOsRelease } = await import('../src/provenance/os-release.js');
+  const { StagingTree, BufferContent } = await import('../src/tree/tree.js');
+  const text = [
+    '# comment', 'NAME="Fedora Linux"', 'ID=fedora', "VERSION_ID='40'", 'PRETTY_NAME="Fedora \\"Forty\\" \\$x"',
+    '  ID_LIKE="rhel centos"', 'EMPTY=', 'CPE_NAME="cpe:/o:fedoraproject:fedora:40"', '',
+  ].join('\n');
+  const file = join(work, 'os-release');
+  writeFileSync(file, text);
+  const keys = ['NAME', 'ID', 'VERSION_ID', 'PRETTY_NAME', 'ID_LIKE', 'EMPTY', 'CPE_NAME'];
+  // The reference reader: os-release(5) files are shell-compatible variable assignments.
+  const sh = execFileSync('sh', ['-c', `. "$1"; for k in ${keys.join(' ')}; do eval "printf '%s\\0' \\"\\$$k\\""; done`, 'sh', file], { encoding: 'utf8' }).split('\0').slice(0, -1);
+  const ours = parseOsRelease(text);
+  assert.equal(keys.map((k) => ours[k] ?? ''), sh);
+  const tree = new StagingTree();
+  tree.mkdirp('/usr/lib');
+  tree.mkdirp('/etc');
+  tree.addFile('/usr/lib/os-release', BufferContent.of(text));
+  tree.symlink('/etc/os-release', '../usr/lib/os-release');
+  assert.equal(await readOsRelease(tree), { id: 'fedora', versionId: '40', name: 'Fedora Linux' });
+  assert.is(await readOsRelease(new StagingTree()), undefined);
 });
 
 test.after(() => rmSync(work, { recursive: true, force: true }));
