@@ -16,7 +16,8 @@ import { runIngot, sha256, writeSpec, type RunOptions } from './provenance-fixtu
 
 const work = mkdtempSync(join(tmpdir(), 'ingot-repro-'));
 const EPOCH = '1600000000';
-const spec = writeSpec(work, 'repro');
+// INGOT_LONG=1: the kernel package too (a ~110 MiB-data image instead of ~3 MiB; several minutes).
+const spec = writeSpec(work, 'repro', { kernel: process.env.INGOT_LONG === '1' });
 
 // Every format ingot writes (formats/index.ts WRITABLE), appliance in a build of its own: it is NAME.tar.gz too.
 const FORMATS = [...WRITABLE];
