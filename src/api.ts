@@ -45,3 +45,6 @@ export function inspect(path: string, opts: OpenOptions = {}): Promise<ImageInfo
 export function boot(opts: BootOptions): Promise<BootResult> {
   return bootImage(opts);
 }
+
+/** The embedded default image's repository (real Debian binaries rebuilt as RPMs; made on first use, cached). */
+export { fixtureRepo, BOOT_MARKER } from '../fixtures/repo.js';

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { buildImage, type ProgressEvent } from '../build/pipeline.js';
+import { buildImage } from '../build/pipeline.js';
+import { progressView } from './progress.js';
 
 interface BuildCliOptions {
   output: string;
@@ -63,22 +64,23 @@ export function registerBuild(program: Command): void {
       if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds, not ${o.timeout}`);
       let expect: RegExp;
       try { expect = new RegExp(o.expect ?? 'INGOT-BOOT-OK'); } catch { throw new UsageError(`--expect is not a valid regular expression: ${o.expect}`); }
-      const onProgress = (e: ProgressEvent) => {
-        if (o.quiet || o.json) return;
-        if (o.verbose || e.done === undefined || e.done === e.total) {
-          process.stderr.write(`[${e.stage}]${e.total !== undefined ? ` ${e.done}/${e.total}` : ''}${e.message ? ` ${e.message}` : ''}\n`);
-        }
-      };
-      const r = await buildImage({
-        spec: specPath, outputDir: o.output, formats: o.format?.split(',').map((s) => s.trim()).filter(Boolean),
-        repos: o.repo, arch: o.arch, lenient: o.lenient, lenientOwners: o.lenientOwners, seed: o.seed, cacheDir: o.cacheDir, defaultRepo,
-        bootTest: bootTest ? { expect, timeout } : undefined, onProgress,
-      });
+      const view = await progressView(o);
+      let r: Awaited<ReturnType<typeof buildImage>>;
+      try {
+        r = await buildImage({
+          spec: specPath, outputDir: o.output, formats: o.format?.split(',').map((s) => s.trim()).filter(Boolean),
+          repos: o.repo, arch: o.arch, lenient: o.lenient, lenientOwners: o.lenientOwners, seed: o.seed, cacheDir: o.cacheDir, defaultRepo,
+          bootTest: bootTest ? { expect, timeout } : undefined, onProgress: (e) => view.event(e), logger: view.logger,
+        });
+      } finally {
+        view.stop();
+      }
       if (o.json) process.stdout.write(JSON.stringify(r.report, null, 2) + '\n');
       else if (!o.quiet) {
         for (const out of r.outputs) process.stdout.write(`${out.path}  ${out.format}  ${out.size} bytes  sha256 ${out.sha256}\n`);
         for (const b of r.report.bootTests) process.stdout.write(`boot test ${b.firmware} (${b.format}): ${b.ok ? 'ok' : 'FAILED'} in ${b.seconds.toFixed(1)} s\n`);
         process.stdout.write(`report: ${r.reportPath}\n`);
+        if (r.report.warnings.length) process.stderr.write(`${r.report.warnings.length} warning(s), listed in the report${o.verbose ? `:\n${r.report.warnings.map((w) => `  ${w}`).join('\n')}` : ' (-v prints them)'}\n`);
       }
     });
 }

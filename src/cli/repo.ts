@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { loadRepos, type RepoConfig } from '../repo/index.js';
 import { resolve } from '../solve/index.js';
@@ -15,7 +15,7 @@ function repoConfigs(repos: string[]): RepoConfig[] {
   });
 }
 
-interface CommonOpts { repo: string[]; arch: string; releasever?: string; cache?: string; json?: boolean }
+interface CommonOpts { repo: string[]; arch: string; releasever?: string; cacheDir?: string; cache?: string; json?: boolean }
 
 /** `ingot repo query` and `ingot repo resolve`. */
 export function registerRepo(program: Command): void {
@@ -26,11 +26,12 @@ export function registerRepo(program: Command): void {
     .option('--repo <URL|DIR|id=URL>', 'repository (repeatable)', collect, [])
     .option('--arch <arch>', 'target architecture', 'x86_64')
     .option('--releasever <ver>', 'value of $releasever')
-    .option('--cache <dir>', 'download cache directory')
+    .option('--cache-dir <dir>', 'repository metadata and package cache (same as build)')
+    .addOption(new Option('--cache <dir>').hideHelp())
     .option('--json', 'machine-readable output')
     .argument('[specs...]')
     .action(async (specs: string[], o: CommonOpts) => {
-      const set = await loadRepos(repoConfigs(o.repo), { arch: o.arch, releasever: o.releasever, cacheDir: o.cache });
+      const set = await loadRepos(repoConfigs(o.repo), { arch: o.arch, releasever: o.releasever, cacheDir: o.cacheDir ?? o.cache });
       const pool = set.pool;
       const paths = specs.filter((s) => s.startsWith('/'));
       if (paths.length) await set.ensureFileProviders(paths);
@@ -50,11 +51,12 @@ export function registerRepo(program: Command): void {
     .option('--arch <arch>', 'target architecture (x86_64, i686, …)', 'x86_64')
     .option('--no-weak-deps', 'do not install Recommends/Supplements')
     .option('--releasever <ver>', 'value of $releasever')
-    .option('--cache <dir>', 'download cache directory')
+    .option('--cache-dir <dir>', 'repository metadata and package cache (same as build)')
+    .addOption(new Option('--cache <dir>').hideHelp())
     .option('--json', 'machine-readable output')
     .argument('<specs...>')
     .action(async (specs: string[], o: CommonOpts & { weakDeps: boolean }) => {
-      const set = await loadRepos(repoConfigs(o.repo), { arch: o.arch, releasever: o.releasever, cacheDir: o.cache });
+      const set = await loadRepos(repoConfigs(o.repo), { arch: o.arch, releasever: o.releasever, cacheDir: o.cacheDir ?? o.cache });
       const r = await resolve(set, { specs, arch: o.arch, weakDeps: o.weakDeps });
       if (o.json) {
         const install = r.install.map(({ id: _id, ...rest }) => rest);
