@@ -50,6 +50,7 @@ test('--format appliance writes NAME.tar.gz holding NAME/NAME-sda.raw and a sche
   assert.is(v.status, 0, v.stderr);
   // What the descriptor says, read by xmllint.
   assert.is(xpath(xml, 'string(/image/name)'), 'app');
+  assert.is(xpath(xml, 'string(/image/description)'), 'ingot test image app <&>');
   assert.is(xpath(xml, 'string(/image/domain/boot/@type)'), 'hvm');
   assert.is(xpath(xml, 'string(/image/domain/boot/guest/arch)'), 'x86_64');
   assert.is(xpath(xml, 'string(/image/domain/boot/os/loader/@dev)'), 'hd');

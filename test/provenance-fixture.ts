@@ -16,6 +16,7 @@ export function writeSpec(dir: string, name: string, opts: { kernel?: boolean; n
   const p = join(dir, `${name}.json`);
   writeFileSync(p, JSON.stringify({
     name,
+    description: `ingot test image ${name} <&>`,
     repositories: [{ name: 'fixtures', baseurl: [fixtureRepo()] }],
     packages: { include: ['ingot-base', 'ingot-marker', 'busybox-static', ...(opts.kernel ? ['kernel'] : [])], core: false, weakDeps: false },
     disk: {

@@ -31,6 +31,8 @@ export interface ApplianceDisk {
 export interface ApplianceMeta {
   name: string;
   arch: string;
+  /** The spec's description (virt-image `<description>`). */
+  description?: string;
   vcpu?: number;
   /** Guest memory in KiB (virt-image counts kB). */
   memoryKiB?: number;
@@ -63,6 +65,7 @@ export async function virtImageXml(meta: ApplianceMeta, disks: DescribedDisk[]):
   const { default: xml2js } = await import('xml2js');
   const image = {
     name: applianceName(meta.name),
+    ...(meta.description ? { description: meta.description } : {}),
     domain: {
       boot: {
         $: { type: 'hvm' },

@@ -306,7 +306,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         await rename(rawTmp, path);
       } else if (fmt === 'appliance') {
         await writeAppliance(path, [{ file: diskFileName(spec.name, 0), source: layout.target }], {
-          name: spec.name, arch: spec.arch, interfaces: spec.network.length, mtime: epoch,
+          name: spec.name, arch: spec.arch, description: spec.description, interfaces: spec.network.length, mtime: epoch,
         });
       } else {
         await writeImage(layout.target, path, { format: fmt, seed, name: spec.name });
