@@ -110,13 +110,23 @@ export function oldGnuSparseHeaders(name: string, size: number, map: Range[], mt
   return Buffer.concat([finishHeader(h), ...ext]);
 }
 
-/** The allocation map of `source`, merged and clipped (the sparse map of the tar member). */
-async function mapOf(source: ByteSource): Promise<Range[]> {
+/**
+ * The allocation map of `source`, widened to 512-byte blocks, merged and
+ * clipped (the sparse map of the tar member). GNU tar's extractor
+ * (sparse.c, sparse_extract_region) takes each map entry's data from whole
+ * archive blocks, so an entry that is not block-aligned would shift every
+ * later one: entries must start and end on block boundaries (but the last
+ * may end at the real size).
+ */
+export async function mapOf(source: ByteSource): Promise<Range[]> {
   const out: Range[] = [];
   for await (const r of source.allocated()) {
+    const start = Math.floor(r.offset / BLOCK) * BLOCK;
+    const end = Math.min(source.size, Math.ceil((r.offset + r.length) / BLOCK) * BLOCK);
+    if (end <= start) continue;
     const prev = out[out.length - 1];
-    if (prev && prev.offset + prev.length >= r.offset) prev.length = Math.max(prev.length, r.offset + r.length - prev.offset);
-    else out.push({ offset: r.offset, length: r.length });
+    if (prev && prev.offset + prev.length >= start) prev.length = Math.max(prev.length, end - prev.offset);
+    else out.push({ offset: start, length: end - start });
   }
   return out;
 }

@@ -30,6 +30,9 @@ import { labelTree } from '../install/selinux.js';
 import { defaultSpecInput } from './default-spec.js';
 import { planDisk, writeDisk, type DiskPlan } from './disk.js';
 import { prepareBoot, finishBoot, type BootPrep } from './boot-stage.js';
+import { readOsRelease, type OsRelease } from '../provenance/os-release.js';
+import { writeAppliance, diskFileName } from './appliance.js';
+import type { ProvenancePackage } from '../provenance/cyclonedx.js';
 
 export class BuildError extends IngotError {}
 
@@ -107,7 +110,9 @@ export interface BuildReport {
   arch: string;
   sourceDateEpoch: number;
   seed: string;
-  packages: { nevra: string; repo: string; checksum: string; files: number; bytes: number; license: string; sourcerpm: string | null; sha256: string }[];
+  /** The distribution the image holds (its os-release), when it has one: the SBOM's purl namespace. */
+  os?: OsRelease;
+  packages: (ProvenancePackage & { checksum: string; files: number; bytes: number })[];
   order: string[];
   disk: { table: string; size: number; partitions: { index: number; mount?: string; fs: string; start: number; size: number; uuid?: string; label?: string }[] };
   outputs: OutputFile[];
@@ -124,7 +129,7 @@ export interface BuildResult { report: BuildReport; outputs: OutputFile[]; repor
 
 const EXTENSION: Record<string, string> = {
   raw: 'raw', qcow2: 'qcow2', vhd: 'vhd', vmdk: 'vmdk', ova: 'ova', 'raw.xz': 'raw.xz', 'raw.gz': 'raw.gz', 'raw.zst': 'raw.zst',
-  'tar.gz': 'tar.gz', 'tar.xz': 'tar.xz',
+  'tar.gz': 'tar.gz', 'tar.xz': 'tar.xz', appliance: 'tar.gz',
 };
 
 function check(signal: AbortSignal | undefined): void {
@@ -181,10 +186,14 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   }
   if (opts.arch) spec = { ...spec, arch: opts.arch as ImageSpec['arch'] };
   warnings.push(...spec.warnings);
-  const formats: FormatName[] = (opts.formats?.length ? opts.formats : spec.outputs.map((o) => o.format as string)).map((f) => {
+  const formats: (FormatName | 'appliance')[] = (opts.formats?.length ? opts.formats : spec.outputs.map((o) => o.format as string)).map((f) => {
+    if (f.toLowerCase() === 'appliance') return 'appliance';
     try { return parseFormatName(f); } catch { throw new BuildError('BAD_FORMAT', `unsupported output format ${f}`, { field: 'outputs' }); }
   });
   if (formats.length === 0) formats.push('qcow2');
+  if (formats.includes('appliance') && formats.includes('tar.gz')) {
+    throw new BuildError('BAD_FORMAT', `formats appliance and tar.gz both write ${spec.name}.tar.gz: build them separately`, { field: 'outputs' });
+  }
   lap('spec');
 
   // Resolve.
@@ -318,6 +327,10 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         await layout.target.close();
         layout.closed = true;
         await rename(rawTmp, path);
+      } else if (fmt === 'appliance') {
+        await writeAppliance(path, [{ file: diskFileName(spec.name, 0), source: layout.target }], {
+          name: spec.name, arch: spec.arch, description: spec.description, interfaces: spec.network.length, mtime: epoch,
+        });
       } else {
         await writeImage(layout.target, path, { format: fmt, seed, name: spec.name });
       }
@@ -347,12 +360,14 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       lap('boot-test');
     }
 
+    const os = await readOsRelease(tree);
     const report: BuildReport = {
-      name: spec.name, arch: spec.arch, sourceDateEpoch: epoch, seed,
+      name: spec.name, arch: spec.arch, sourceDateEpoch: epoch, seed, ...(os ? { os } : {}),
       packages: await Promise.all(pkgs.map(async (pkg, i) => {
         const ref = byNevra.get(pkg.info.nevra) ?? ordered[i]!;
+        const { name, epoch: pe, version, release, arch, url, vendor } = pkg.info;
         return {
-          nevra: pkg.info.nevra, repo: ref.repo, checksum: `${ref.checksum.type}:${ref.checksum.value}`,
+          nevra: pkg.info.nevra, name, epoch: pe, version, release, arch, url, vendor, repo: ref.repo, checksum: `${ref.checksum.type}:${ref.checksum.value}`,
           files: unpacked[i]!.files, bytes: unpacked[i]!.bytes, license: pkg.info.license, sourcerpm: pkg.info.sourcerpm,
           sha256: ref.checksum.type === 'sha256' ? ref.checksum.value : await sha256File(paths.get(pkg.info.nevra)!),
         };

@@ -33,7 +33,7 @@ export function registerBuild(program: Command): void {
     .command('build [spec]')
     .description('build an image from a kickstart (.ks), TDL (.tdl/.xml) or JSON spec; with no SPEC, the embedded default image (boot-tested when qemu is installed)')
     .option('-o, --output <dir>', 'output directory', 'out')
-    .option('--format <list>', 'output formats, comma-separated: raw, qcow2, vhd, vmdk, ova, raw.xz, raw.gz, raw.zst, tar.gz, tar.xz')
+    .option('--format <list>', 'output formats, comma-separated: raw, qcow2, vhd, vmdk, ova, raw.xz, raw.gz, raw.zst, tar.gz, tar.xz, appliance')
     .option('--repo <url|dir>', 'add a repository (repeatable)', collect, [])
     .option('--arch <arch>', 'target architecture (x86_64, i686, …)')
     .option('--boot-test', 'boot the image in qemu after the build and wait for the marker')

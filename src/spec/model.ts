@@ -29,7 +29,7 @@ export type BootloaderKind = 'grub' | 'extlinux' | 'systemd-boot' | 'none';
 export type PartitionTable = 'gpt' | 'mbr';
 export type Filesystem = 'ext4' | 'ext3' | 'ext2' | 'xfs' | 'btrfs' | 'vfat' | 'efi' | 'swap' | 'biosboot' | 'prepboot' | 'lvmpv' | 'none';
 export type SelinuxMode = 'enforcing' | 'permissive' | 'disabled';
-export type OutputFormat = 'raw' | 'raw.xz' | 'qcow2' | 'vhd' | 'vhdx' | 'vmdk' | 'ova' | 'tar' | 'tar.xz' | 'tar.gz';
+export type OutputFormat = 'raw' | 'raw.xz' | 'qcow2' | 'vhd' | 'vhdx' | 'vmdk' | 'ova' | 'tar' | 'tar.xz' | 'tar.gz' | 'raw.gz' | 'raw.zst' | 'appliance';
 
 export interface Repository {
   name: string;

@@ -17,6 +17,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   setfattr: 'attr', getfattr: 'attr', setcap: 'libcap2-bin', python3: 'python3', openssl: 'openssl',
   createrepo_c: 'createrepo-c', dnf: 'dnf', pwck: 'passwd', grpck: 'passwd', sqlite3: 'sqlite3',
   jsonschema: 'python3-jsonschema', matchpathcon: 'selinux-utils', systemctl: 'systemd', ldconfig: 'libc-bin', nmcli: 'network-manager', findmnt: 'util-linux', 'update-alternatives': 'dpkg', chroot: 'coreutils', script: 'bsdutils', unzip: 'unzip', zip: 'zip',
+  xmllint: 'libxml2-utils', faketime: 'faketime', sha256sum: 'coreutils',
 };
 
 export function which(tool: string): string | undefined {
