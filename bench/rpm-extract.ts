@@ -140,6 +140,13 @@ async function main(): Promise<void> {
       + `extracted ${(installed / 2 ** 20).toFixed(1)} MiB (ingot ${(ingotBytes / 2 ** 20).toFixed(1)} MiB${installed === ingotBytes ? ', same' : ', DIFFERENT'})`);
   }
   const best = (k: 'native' | 'ingot', m: 'wall' | 'cpu' = 'wall') => Math.min(...rows.map((r) => r[k][m]));
+  // Per-round ratios pair the two sides under the same load; their median resists one disturbed round.
+  const median = (m: 'wall' | 'cpu'): string => {
+    const v = rows.map((r) => r.ingot[m] / r.native[m]).sort((a, b) => a - b);
+    const mid = v.length >> 1;
+    return (v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2).toFixed(2);
+  };
+  console.log(`median of per-round ratios: wall ${median('wall')}x, CPU ${median('cpu')}x`);
   console.log(`best of ${rounds}: wall native ${best('native').toFixed(2)} s, ingot ${best('ingot').toFixed(2)} s → ratio ${(best('ingot') / best('native')).toFixed(2)}x (target ≤ 1.0x); `
     + `CPU native ${best('native', 'cpu').toFixed(2)} s, ingot ${best('ingot', 'cpu').toFixed(2)} s → ratio ${(best('ingot', 'cpu') / best('native', 'cpu')).toFixed(2)}x; `
     + `peak RSS ingot ${Math.max(...rows.map((r) => r.ingot.rssMB)).toFixed(0)} MB (target ≤ 200 MB); load average now ${loadavg()}`);

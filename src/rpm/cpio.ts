@@ -83,6 +83,19 @@ export class ChunkReader {
 
   /** True when the stream has no more bytes. */
   async atEnd(): Promise<boolean> { return !(await this.fill()); }
+
+  /** Bytes available without waiting (the rest of the current chunk). */
+  get buffered(): number { return this.chunk.length - this.pos; }
+
+  /** The buffered bytes, not consumed. */
+  peekBuffered(): Buffer { return this.chunk.subarray(this.pos); }
+
+  /** `n` already-buffered bytes (caller checked `buffered`), without an await: the common case of small reads. */
+  takeBuffered(n: number): Buffer {
+    const out = this.chunk.subarray(this.pos, this.pos + n);
+    this.pos += n; this.position += n;
+    return out;
+  }
 }
 
 export interface CpioHeader {
@@ -109,45 +122,88 @@ function hex(b: Buffer, at: number, field: string, offset: number): number {
 
 const pad4 = (n: number) => (4 - (n % 4)) % 4;
 
+const STRIPPED_PADDED = STRIPPED_HEADER_SIZE + pad4(STRIPPED_HEADER_SIZE);
+
+function badMagic(m: string, offset: number): RpmFormatError {
+  return new RpmFormatError('CPIO_BAD_MAGIC', 'bad cpio magic', { offset, expected: '070701 or 07070X', actual: JSON.stringify(m) });
+}
+
+function strippedHeader(b: Buffer, offset: number): CpioHeader {
+  return {
+    format: 'stripped', offset, fileIndex: hex(b, 6, 'fileIndex', offset), ino: 0, mode: 0, uid: 0, gid: 0, nlink: 0, mtime: 0, size: -1,
+    devMajor: 0, devMinor: 0, rdevMajor: 0, rdevMinor: 0, name: '', rawName: Buffer.alloc(0),
+  };
+}
+
+/** The name size of a newc header whose 110 bytes are in `b` (checked against CPIO_NAME_MAX). */
+function newcNameSize(b: Buffer, offset: number): number {
+  const namesize = hex(b, 94, 'namesize', offset);
+  if (namesize < 1 || namesize > CPIO_NAME_MAX) {
+    throw new RpmFormatError('CPIO_BAD_HEADER', 'absurd cpio name size', { offset: offset + 94, field: 'namesize', expected: `1..${CPIO_NAME_MAX}`, actual: `${namesize}` });
+  }
+  return namesize;
+}
+
+/** A newc header from its 110 header bytes `b` and its NUL-terminated name; null for the trailer. */
+function newcHeader(b: Buffer, nameBuf: Buffer, offset: number): CpioHeader | null {
+  const namesize = nameBuf.length;
+  if (nameBuf[namesize - 1] !== 0) throw new RpmFormatError('CPIO_BAD_HEADER', 'cpio name not NUL-terminated', { offset: offset + NEWC_HEADER_SIZE });
+  const f = (i: number, name: string) => hex(b, 6 + i * 8, name, offset);
+  const rawName = Buffer.from(nameBuf.subarray(0, namesize - 1));
+  const name = rawName.toString('latin1');
+  if (name === TRAILER) return null;
+  return {
+    format: 'newc', offset, fileIndex: -1,
+    ino: f(0, 'ino'), mode: f(1, 'mode'), uid: f(2, 'uid'), gid: f(3, 'gid'), nlink: f(4, 'nlink'),
+    mtime: f(5, 'mtime'), size: f(6, 'filesize'), devMajor: f(7, 'devmajor'), devMinor: f(8, 'devminor'),
+    rdevMajor: f(9, 'rdevmajor'), rdevMinor: f(10, 'rdevminor'), name, rawName,
+  };
+}
+
+/**
+ * The next header when all of it (with name and padding) is already buffered, parsed without an await;
+ * undefined when it is not (then `readCpioHeader` waits for the bytes). Most headers take this path.
+ */
+export function bufferedCpioHeader(r: ChunkReader): CpioHeader | null | undefined {
+  const avail = r.buffered;
+  const offset = r.position;
+  if (avail < STRIPPED_PADDED) return undefined;
+  const head = r.peekBuffered();
+  const m = head.toString('latin1', 0, 6);
+  if (m === '07070X') return strippedHeader(r.takeBuffered(STRIPPED_PADDED), offset);
+  if (m !== '070701') throw badMagic(m, offset);
+  if (avail < NEWC_HEADER_SIZE) return undefined;
+  const namesize = newcNameSize(head, offset);
+  const total = NEWC_HEADER_SIZE + namesize + pad4(NEWC_HEADER_SIZE + namesize);
+  if (avail < total) return undefined;
+  const b = r.takeBuffered(total);
+  return newcHeader(b, b.subarray(NEWC_HEADER_SIZE, NEWC_HEADER_SIZE + namesize), offset);
+}
+
 /** Read the next cpio header; null after the trailer. Data of the entry follows (caller consumes it, then `skipPadding`). */
 export async function readCpioHeader(r: ChunkReader): Promise<CpioHeader | null> {
+  const fast = bufferedCpioHeader(r);
+  if (fast !== undefined) return fast;
   const offset = r.position;
   const magic = await r.read(6);
   if (!magic) throw new RpmFormatError('CPIO_TRUNCATED', 'payload ends without a cpio trailer', { offset });
   const m = magic.toString('latin1');
   if (m === '07070X') {
-    const fx = await r.need(8);
-    const fileIndex = hex(fx, 0, 'fileIndex', offset + 6);
-    await r.skip(pad4(STRIPPED_HEADER_SIZE));
-    return {
-      format: 'stripped', offset, fileIndex, ino: 0, mode: 0, uid: 0, gid: 0, nlink: 0, mtime: 0, size: -1,
-      devMajor: 0, devMinor: 0, rdevMajor: 0, rdevMinor: 0, name: '', rawName: Buffer.alloc(0),
-    };
+    const rest = await r.need(STRIPPED_PADDED - 6);
+    return strippedHeader(Buffer.concat([magic, rest]), offset);
   }
-  if (m !== '070701') {
-    throw new RpmFormatError('CPIO_BAD_MAGIC', 'bad cpio magic', { offset, expected: '070701 or 07070X', actual: JSON.stringify(m) });
-  }
-  const h = await r.need(NEWC_HEADER_SIZE - 6);
-  const f = (i: number, name: string) => hex(h, i * 8, name, offset + 6);
-  const hdr = {
-    ino: f(0, 'ino'), mode: f(1, 'mode'), uid: f(2, 'uid'), gid: f(3, 'gid'), nlink: f(4, 'nlink'),
-    mtime: f(5, 'mtime'), size: f(6, 'filesize'), devMajor: f(7, 'devmajor'), devMinor: f(8, 'devminor'),
-    rdevMajor: f(9, 'rdevmajor'), rdevMinor: f(10, 'rdevminor'),
-  };
-  const namesize = f(11, 'namesize');
-  if (namesize < 1 || namesize > CPIO_NAME_MAX) {
-    throw new RpmFormatError('CPIO_BAD_HEADER', 'absurd cpio name size', { offset: offset + 94, field: 'namesize', expected: `1..${CPIO_NAME_MAX}`, actual: `${namesize}` });
-  }
+  if (m !== '070701') throw badMagic(m, offset);
+  const h = Buffer.concat([magic, await r.need(NEWC_HEADER_SIZE - 6)]);
+  const namesize = newcNameSize(h, offset);
   const nameBuf = await r.need(namesize);
-  if (nameBuf[namesize - 1] !== 0) throw new RpmFormatError('CPIO_BAD_HEADER', 'cpio name not NUL-terminated', { offset: offset + NEWC_HEADER_SIZE });
-  const rawName = Buffer.from(nameBuf.subarray(0, namesize - 1));
+  const header = newcHeader(h, nameBuf, offset);
   await r.skip(pad4(NEWC_HEADER_SIZE + namesize));
-  const name = rawName.toString('latin1');
-  if (name === TRAILER) return null;
-  return { format: 'newc', offset, fileIndex: -1, ...hdr, name, rawName };
+  return header;
 }
 
 /** Skip the padding after `size` data bytes. */
 export async function skipDataPadding(r: ChunkReader, size: number): Promise<void> {
-  await r.skip(pad4(size));
+  const n = pad4(size);
+  if (r.buffered >= n) r.takeBuffered(n);
+  else await r.skip(n);
 }

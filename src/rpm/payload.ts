@@ -7,7 +7,7 @@
  * with the last member, so the data-less members are held back (metadata
  * only) and yielded after it as `hardlink` entries pointing at it.
  */
-import { ChunkReader, readCpioHeader, skipDataPadding, type CpioHeader } from './cpio.js';
+import { ChunkReader, bufferedCpioHeader, readCpioHeader, skipDataPadding, type CpioHeader } from './cpio.js';
 import { RpmFormatError } from './errors.js';
 import type { FileInfo } from './package.js';
 import { FileFlag } from './tags.js';
@@ -103,7 +103,8 @@ export async function* payloadEntries(source: AsyncIterable<Buffer | Uint8Array>
   const seen = new Set<number>();
   try {
     for (;;) {
-      const h = await readCpioHeader(r);
+      const buffered = bufferedCpioHeader(r);
+      const h = buffered !== undefined ? buffered : await readCpioHeader(r);
       if (!h) break;
       const { entry, dataSize, linkKey } = describe(h, { files, byPath, sets, file });
       if (entry.fileIndex >= 0) {
