@@ -17,13 +17,13 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { Readable, Transform } from 'node:stream';
+import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createRequire } from 'node:module';
 import zlib from 'node:zlib';
 import type { ByteSource, Range } from '../src/disk/target.js';
 import { ImageFormatError } from './errors.js';
-import { CHUNK, clip, dataRuns } from './io.js';
+import { clip, pooledDataRuns } from './io.js';
 
 const require = createRequire(import.meta.url);
 
@@ -168,35 +168,94 @@ export async function openCompressed(path: string, kind: CompressedKind): Promis
   return new StreamImage(path, size, factory);
 }
 
-/** The whole virtual disk as a stream: data read from the source, holes from a shared zero buffer. */
-export function diskStream(source: ByteSource): Readable {
-  // Large hole chunks: every chunk is one hand-off to the encoder's thread, so fewer is faster.
-  const zero = Buffer.alloc(16 << 20);
-  async function* gen(): AsyncIterable<Buffer> {
-    let pos = 0;
-    const gap = function* (to: number) {
-      while (pos < to) { const k = Math.min(zero.length, to - pos); yield k === zero.length ? zero : zero.subarray(0, k); pos += k; }
-    };
-    for await (const run of dataRuns(source, 64 * 1024, CHUNK)) {
-      yield* gap(run.offset);
-      if (run.data) yield run.data;
-      pos = run.offset + run.length;
+/**
+ * Bytes handed to the encoder at a time. Every chunk is one round trip between
+ * the JS thread and the encoder's thread, each a scheduling delay on a busy
+ * machine, so chunks are large and of fixed size whatever the source's runs are.
+ */
+export const STREAM_CHUNK = 8 << 20;
+
+/** Staging buffers diskChunks cycles through: a yielded chunk stays intact for RING - 1 further yields. */
+const RING = 3;
+
+/**
+ * The whole virtual disk as STREAM_CHUNK-sized buffers: data read from the
+ * source, holes as zeros (never read; whole-zero chunks share one buffer, so
+ * a mostly empty disk costs no copying). Mixed chunks are assembled in a ring
+ * of RING staging buffers: the consumer must be done with a chunk before it
+ * asks for the RING-th one after it (feedEncoder waits for that).
+ */
+export async function* diskChunks(source: ByteSource, chunkSize = STREAM_CHUNK): AsyncIterable<Buffer> {
+  const zero = Buffer.alloc(chunkSize);
+  const ring: Buffer[] = [];
+  let slot = 0;
+  const total = source.size;
+  let pos = 0;
+  let stage: Buffer | null = null;
+  let filled = 0;
+  /** Append `len` bytes (from `src`, or zeros when null) at `pos`, yielding each completed chunk. */
+  function* append(src: Buffer | null, len: number): Generator<Buffer> {
+    let i = 0;
+    while (i < len) {
+      if (!stage && src === null && len - i >= chunkSize) { yield zero; i += chunkSize; pos += chunkSize; continue; }
+      if (!stage) {
+        ring[slot] ??= Buffer.allocUnsafe(chunkSize);
+        stage = ring[slot]!.subarray(0, Math.min(chunkSize, total - pos));
+        slot = (slot + 1) % RING;
+        filled = 0;
+      }
+      const k = Math.min(stage.length - filled, len - i);
+      if (src) src.copy(stage, filled, i, i + k); else stage.fill(0, filled, filled + k);
+      filled += k; i += k; pos += k;
+      if (filled === stage.length) { const full: Buffer = stage; stage = null; yield full; }
     }
-    yield* gap(source.size);
   }
-  return Readable.from(gen(), { objectMode: false, highWaterMark: 4 });
+  // Runs are copied into the staging buffer at once, so they may live in recycled read buffers.
+  for await (const run of pooledDataRuns(source, 64 * 1024)) {
+    yield* append(null, run.offset - pos);
+    yield* append(run.data, run.length);
+  }
+  yield* append(null, total - pos);
+}
+
+/** Write `chunks` (from diskChunks) into `encoder` and end it, keeping at most RING - 1 chunks unconsumed. */
+export async function feedEncoder(encoder: Writable, chunks: AsyncIterable<Buffer>): Promise<void> {
+  const pending: Promise<void>[] = [];
+  let failed: unknown = null;
+  const onError = (e: unknown) => { failed ??= e; };
+  encoder.on('error', onError);
+  try {
+    for await (const c of chunks) {
+      if (failed) throw failed;
+      pending.push(new Promise<void>((res, rej) => encoder.write(c, (e) => (e ? rej(e) : res()))));
+      pending[pending.length - 1]!.catch(() => undefined);
+      if (pending.length >= RING - 1) await pending.shift();
+    }
+    await Promise.all(pending);
+    if (failed) throw failed;
+    encoder.end();
+  } catch (e) {
+    encoder.destroy(e as Error);
+    throw e;
+  } finally {
+    encoder.off('error', onError);
+  }
 }
 
 export function encoderFor(kind: CompressedKind, threads?: number): Transform {
   const t = Math.max(1, threads ?? Math.min(4, availableParallelism()));
   // liblzma's multithreaded encoder cuts fixed 24 MiB blocks (3 x the preset-6 dictionary), so its output
   // does not depend on the thread count; at least 2 keeps it on that encoder on any machine.
-  if (kind === 'xz') return lzma().createCompressor({ preset: 6, threads: Math.max(2, t), blockSize: 24 << 20, check: lzma().CHECK_CRC64 });
+  if (kind === 'xz') return lzma().createCompressor({ preset: 6, threads: Math.max(2, t), blockSize: 24 << 20, check: lzma().CHECK_CRC64, bufsize: 1 << 20 });
   if (kind === 'gz') return zlib.createGzip({ level: 6 });
   return new (zstdStreams().CompressStream)({ compressionLevel: 3, nbWorkers: t, checksumFlag: true });
 }
 
 /** Write `source` compressed (a bare raw disk) to `path`. */
 export async function writeCompressed(source: ByteSource, path: string, kind: CompressedKind, opts: { threads?: number } = {}): Promise<void> {
-  await pipeline(diskStream(source), encoderFor(kind, opts.threads), createWriteStream(path));
+  const encoder = encoderFor(kind, opts.threads);
+  const written = pipeline(encoder, createWriteStream(path));
+  written.catch(() => undefined);
+  await feedEncoder(encoder, diskChunks(source));
+  await written;
 }

@@ -1,7 +1,7 @@
 // Minimal typings for the parts of lzma-native that ingot uses (the package ships none).
 declare module 'lzma-native' {
   import type { Transform } from 'node:stream';
-  export interface LzmaOptions { preset?: number; threads?: number; check?: number; memlimit?: number; blockSize?: number }
+  export interface LzmaOptions { preset?: number; threads?: number; check?: number; memlimit?: number; blockSize?: number; bufsize?: number }
   export function createCompressor(options?: LzmaOptions): Transform;
   export function createDecompressor(options?: LzmaOptions): Transform;
   export interface FileIndexInfo { uncompressedSize: number; streamPadding: number; memusage: number; checks: number }
