@@ -5,15 +5,28 @@
  */
 import { Command, CommanderError } from 'commander';
 import { IngotError, UsageError } from '../errors.js';
-import { registerRpm } from './rpm.js';
-import { registerFs } from './fs.js';
-import { registerDisk } from './disk.js';
-import { registerRepo } from './repo.js';
-import { registerBuild } from './build.js';
-import { registerBoot } from './boot.js';
-import { registerCompose } from './compose.js';
+type Register = (program: Command) => void;
 
-export function makeProgram(): Command {
+/**
+ * Command groups, loaded on demand: a command only pays for the modules of its
+ * own group (openpgp, better-sqlite3, the solver… cost ~0.3 s of start-up that
+ * `ingot convert` should not pay). Help and unknown commands load them all.
+ */
+const GROUPS: Record<string, () => Promise<Register>> = {
+  rpm: async () => (await import('./rpm.js')).registerRpm,
+  fs: async () => (await import('./fs.js')).registerFs,
+  disk: async () => (await import('./disk.js')).registerDisk,
+  repo: async () => (await import('./repo.js')).registerRepo,
+  build: async () => (await import('./build.js')).registerBuild,
+  boot: async () => (await import('./boot.js')).registerBoot,
+  compose: async () => (await import('./compose.js')).registerCompose,
+};
+/** Top-level command → the group registering it. */
+const COMMAND_GROUP: Record<string, string> = {
+  rpm: 'rpm', mkfs: 'fs', ls: 'fs', cat: 'fs', convert: 'disk', info: 'disk', repo: 'repo', build: 'build', boot: 'boot', compose: 'compose',
+};
+
+export async function makeProgram(argv: string[] = []): Promise<Command> {
   const program = new Command();
   program
     .name('ingot')
@@ -22,19 +35,15 @@ export function makeProgram(): Command {
     .option('--debug', 'print full stack traces on error')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  registerRpm(program);
-  registerFs(program);
-  registerDisk(program);
-  registerRepo(program);
-  registerBuild(program);
-  registerBoot(program);
-  registerCompose(program);
+  const first = argv.find((a) => !a.startsWith('-'));
+  const only = first !== undefined ? COMMAND_GROUP[first] : undefined;
+  for (const name of only ? [only] : Object.keys(GROUPS)) (await GROUPS[name]!())(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = makeProgram();
+  const program = await makeProgram(argv);
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv, { from: 'user' });
