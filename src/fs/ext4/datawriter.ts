@@ -3,6 +3,10 @@
  * followed by the files it holds, as the allocator lays them out) fill one
  * window buffer, whose file reads run concurrently, then go to the target
  * in one positioned write. Padding in a file's last block is zeroed.
+ *
+ * Several windows are written at once (a queue, not a double buffer): the
+ * thread pool always has the next write waiting, so on a busy machine it
+ * never idles while this thread waits to be scheduled again.
  */
 import type { BlockTarget } from '../../disk/target.js';
 import type { FileContent } from '../../tree/tree.js';
@@ -18,9 +22,10 @@ function shortRead(r: PendingRead, done: number): never {
 
 export class DataWriter {
   private buf: Uint8Array;
-  /** The other window, being written while this one fills (reads overlap the previous write). */
-  private spare: Uint8Array;
-  private inFlight: Promise<void> = Promise.resolve();
+  /** Windows free to fill. */
+  private readonly free: Uint8Array[] = [];
+  /** Windows being written, oldest first; each resolves to its buffer once written. */
+  private readonly inFlight: Promise<Uint8Array>[] = [];
   private start = -1;
   private len = 0;
   private reads: PendingRead[] = [];
@@ -32,9 +37,10 @@ export class DataWriter {
     private readonly blockSize: number,
     windowBytes = 2 << 20,
     private readonly concurrency = 16,
+    windows = 8,
   ) {
     this.buf = new Uint8Array(Math.max(windowBytes, blockSize));
-    this.spare = new Uint8Array(this.buf.length);
+    for (let k = 1; k < Math.max(2, windows); k++) this.free.push(new Uint8Array(this.buf.length));
   }
 
   /** Window offset for `n` bytes at absolute `pos` (flushing first when they do not continue it). */
@@ -72,7 +78,7 @@ export class DataWriter {
   /** Complete every queued read and write. */
   async flush(): Promise<void> {
     await this.rotate();
-    await this.inFlight;
+    while (this.inFlight.length) this.free.push(await this.inFlight.shift()!);
   }
 
   /** Fill the current window from its reads, start writing it, and continue in the spare one. */
@@ -105,13 +111,13 @@ export class DataWriter {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, reads.length) }, worker));
-    await this.inFlight;
     const full = this.buf, len = this.len, start = this.start;
-    this.inFlight = this.target.write(full.subarray(0, len), start);
-    this.inFlight.catch(() => { /* surfaced by the next rotate or flush */ });
+    const writing = this.target.write(full.subarray(0, len), start).then(() => full);
+    writing.catch(() => { /* surfaced when awaited below or by flush */ });
+    this.inFlight.push(writing);
     this.written += len;
-    this.buf = this.spare;
-    this.spare = full;
+    if (this.free.length === 0) this.free.push(await this.inFlight.shift()!);
+    this.buf = this.free.pop()!;
     this.reads = [];
     this.start = -1;
     this.len = 0;
