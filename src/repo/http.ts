@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ChecksumMismatchError, DownloadError, type RepoErrorContext } from './errors.js';
 
@@ -128,16 +128,25 @@ async function transfer(url: string, tmp: string, opts: HttpOptions): Promise<vo
  */
 async function claimPartial(stable: string): Promise<{ path: string; release: () => Promise<void> }> {
   const lock = `${stable}.lock`;
-  for (let tries = 0; tries < 2; tries++) {
-    try {
-      await writeFile(lock, String(process.pid), { flag: 'wx' });
-      return { path: stable, release: () => rm(lock, { force: true }) };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const owner = Number(await readFile(lock, 'utf8').catch(() => ''));
-      if (Number.isInteger(owner) && owner > 0 && (owner === process.pid || isAlive(owner))) break;
-      await rm(lock, { force: true }); // left by a process that died: take it over
+  // The claim appears whole: the pid is written to a private file first and link(2) publishes it,
+  // failing with EEXIST when the claim is already taken (an O_EXCL create would show an empty file
+  // to a reader racing the write, and that reader would wrongly take the claim over).
+  const mine = `${lock}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  await writeFile(mine, String(process.pid));
+  try {
+    for (let tries = 0; tries < 2; tries++) {
+      try {
+        await link(mine, lock);
+        return { path: stable, release: () => rm(lock, { force: true }) };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        const owner = Number(await readFile(lock, 'utf8').catch(() => ''));
+        if (!(Number.isInteger(owner) && owner > 0) || owner === process.pid || isAlive(owner)) break;
+        await rm(lock, { force: true }); // left by a process that died: take it over
+      }
     }
+  } finally {
+    await rm(mine, { force: true });
   }
   return { path: `${stable}.${process.pid}-${randomBytes(4).toString('hex')}`, release: async () => {} };
 }
