@@ -178,35 +178,35 @@ export async function downloadFromMirrors(mirrors: string[], relPath: string, de
     const claim = await claimPartial(`${dest}.part-${createHash('sha1').update(url).digest('hex').slice(0, 8)}`);
     const tmp = claim.path;
     try {
-    let lastReason = '';
-    for (let attempt = 0; attempt < retries; attempt++) {
-      if (opts.signal?.aborted) throw new DownloadError('aborted', { ...ctx, file: url });
-      try {
-        await transfer(url, tmp, opts);
+      let lastReason = '';
+      for (let attempt = 0; attempt < retries; attempt++) {
+        if (opts.signal?.aborted) throw new DownloadError('aborted', { ...ctx, file: url });
         try {
-          await verifyFile(tmp, exp, { ...ctx, file: url });
+          await transfer(url, tmp, opts);
+          try {
+            await verifyFile(tmp, exp, { ...ctx, file: url });
+          } catch (e) {
+            await rm(tmp, { force: true });
+            throw e;
+          }
+          await rename(tmp, dest);
+          return;
         } catch (e) {
-          await rm(tmp, { force: true });
-          throw e;
-        }
-        await rename(tmp, dest);
-        return;
-      } catch (e) {
-        if (e instanceof ChecksumMismatchError) {
-          corrupt++;
+          if (e instanceof ChecksumMismatchError) {
+            corrupt++;
+            lastReason = e.message;
+            opts.onAttemptFailed?.(url, lastReason);
+            break; // a corrupt copy on this mirror will not heal by retrying: next mirror
+          }
+          if (!(e instanceof AttemptError)) { await rm(tmp, { force: true }); throw e; }
           lastReason = e.message;
           opts.onAttemptFailed?.(url, lastReason);
-          break; // a corrupt copy on this mirror will not heal by retrying: next mirror
+          if (!e.retryable) break;
+          if (attempt + 1 < retries) await sleep((opts.backoffMs ?? 200) * 2 ** attempt);
         }
-        if (!(e instanceof AttemptError)) { await rm(tmp, { force: true }); throw e; }
-        lastReason = e.message;
-        opts.onAttemptFailed?.(url, lastReason);
-        if (!e.retryable) break;
-        if (attempt + 1 < retries) await sleep((opts.backoffMs ?? 200) * 2 ** attempt);
       }
-    }
-    await rm(tmp, { force: true });
-    failures.push(`${url}: ${lastReason}`);
+      await rm(tmp, { force: true });
+      failures.push(`${url}: ${lastReason}`);
     } finally {
       await claim.release();
     }
