@@ -64,6 +64,11 @@ function finishHeader(h: Buffer): Buffer {
 /** A ustar header for a regular file (OVA members). */
 export function ustarHeader(name: string, size: number, mtime = sourceDateEpoch()): Buffer {
   if (Buffer.byteLength(name) > 100) throw new ImageFormatError('TAR_NAME', `member name longer than 100 bytes: ${name}`, {});
+  return finishHeader(memberHeader(name, size, mtime, '0', 'ustar\u000000'));
+}
+
+/** The fields every member header of ours shares: a root-owned 0644 file; checksum left to finishHeader. */
+function memberHeader(name: string, size: number, mtime: number, typeflag: string, magic: string): Buffer {
   const h = Buffer.alloc(BLOCK);
   h.write(name, F.name[0], 100, 'utf8');
   putNumber(h, F.mode[0], 8, 0o644);
@@ -71,11 +76,11 @@ export function ustarHeader(name: string, size: number, mtime = sourceDateEpoch(
   putNumber(h, F.gid[0], 8, 0);
   putNumber(h, F.size[0], 12, size);
   putNumber(h, F.mtime[0], 12, mtime);
-  h.write('0', F.typeflag[0], 1, 'latin1');
-  h.write('ustar\u000000', F.magic[0], 8, 'latin1');
+  h.write(typeflag, F.typeflag[0], 1, 'latin1');
+  h.write(magic, F.magic[0], 8, 'latin1');
   h.write('root', F.uname[0], 32, 'latin1');
   h.write('root', F.gname[0], 32, 'latin1');
-  return finishHeader(h);
+  return h;
 }
 
 /** Old GNU sparse member headers for `name` with map `map` (stored data only) and real size `size`. */
@@ -85,17 +90,8 @@ export function oldGnuSparseHeaders(name: string, size: number, map: Range[], mt
   const last = entries[entries.length - 1];
   if (!last || last.offset + last.length < size) entries.push({ offset: size, length: 0 });
   const stored = map.reduce((a, r) => a + r.length, 0);
-  const h = Buffer.alloc(BLOCK);
-  h.write(name, F.name[0], 100, 'utf8');
-  putNumber(h, F.mode[0], 8, 0o644);
-  putNumber(h, F.uid[0], 8, 0);
-  putNumber(h, F.gid[0], 8, 0);
-  putNumber(h, F.size[0], 12, stored);
-  putNumber(h, F.mtime[0], 12, mtime);
-  h.write('S', F.typeflag[0], 1, 'latin1');
-  h.write('ustar  \0', F.magic[0], 8, 'latin1');
-  h.write('root', F.uname[0], 32, 'latin1');
-  h.write('root', F.gname[0], 32, 'latin1');
+  // Old GNU magic ("ustar  \0"), type 'S'; size is what is stored, the real size goes in the extension.
+  const h = memberHeader(name, stored, mtime, 'S', 'ustar  \0');
   const put = (b: Buffer, at: number, r: Range) => { putNumber(b, at, 12, r.offset); putNumber(b, at + 12, 12, r.length); };
   entries.slice(0, 4).forEach((r, i) => put(h, OLDGNU_SPARSE + i * SPARSE_ENTRY, r));
   putNumber(h, OLDGNU_REALSIZE, 12, size);

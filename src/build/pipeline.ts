@@ -4,8 +4,9 @@
  * loader → output formats → optional boot test. Every output is written to a
  * temporary name and renamed on success; a failure or abort leaves nothing.
  */
+import { sha256File } from '../util/hash.js';
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync, statSync, createReadStream } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { AbortedError, IngotError } from '../errors.js';
@@ -134,12 +135,6 @@ const EXTENSION: Record<string, string> = {
 
 function check(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortedError('build aborted');
-}
-
-async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
-  return h.digest('hex');
 }
 
 function repoConfigs(spec: ImageSpec, extra: string[]): RepoConfig[] {

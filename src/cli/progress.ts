@@ -51,14 +51,19 @@ export function wantsBars(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = p
   return stream.isTTY === true && !env.CI && env.TERM !== 'dumb';
 }
 
+/** Warnings always, informational lines only when verbose. */
+function viewLogger(say: (line: string) => void, verbose?: boolean): Logger {
+  return {
+    info: (m) => { if (verbose) say(m); },
+    warn: (m) => say(`warning: ${m}`),
+    debug: (m) => { if (verbose) say(m); },
+  };
+}
+
 class LineView implements ProgressView {
   readonly logger: Logger;
   constructor(private readonly stream: NodeJS.WriteStream, private readonly o: ProgressOptions) {
-    this.logger = {
-      info: (m) => { if (o.verbose) this.say(m); },
-      warn: (m) => this.say(`warning: ${m}`),
-      debug: (m) => { if (o.verbose) this.say(m); },
-    };
+    this.logger = viewLogger((m) => this.say(m), o.verbose);
   }
   event(e: ImageProgressEvent): void {
     // Counted stages print when they finish unless verbose: a 300-package unpack is one line, not 300.
@@ -72,11 +77,7 @@ class BarView implements ProgressView {
   readonly logger: Logger;
   private readonly bars = new Map<string, BarHandle>();
   constructor(private readonly multi: MultiBarHandle, private readonly o: ProgressOptions) {
-    this.logger = {
-      info: (m) => { if (o.verbose) this.say(m); },
-      warn: (m) => this.say(`warning: ${m}`),
-      debug: (m) => { if (o.verbose) this.say(m); },
-    };
+    this.logger = viewLogger((m) => this.say(m), o.verbose);
   }
   event(e: ImageProgressEvent): void {
     const key = e.image ?? '';

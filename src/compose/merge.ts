@@ -10,8 +10,8 @@
  * temporary name beside OUTDIR (images hard-linked, copied across file
  * systems) and renamed into place whole: it appears complete or not at all.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { sha256File } from '../util/hash.js';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { copyFile, link, mkdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { AbortedError, IngotError } from '../errors.js';
@@ -28,12 +28,6 @@ export interface MergeOptions {
 }
 
 export interface MergeResult { outputDir: string; info: ComposeInfo; images: ComposeImage[] }
-
-async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
-  return h.digest('hex');
-}
 
 /** Every regular file under `dir`, as `/`-separated relative paths. */
 function walkFiles(dir: string, base = dir): string[] {
