@@ -12,12 +12,11 @@
  * rest stays a hole (the file is truncated to the virtual size).
  */
 import type { ByteSource, Range } from '../src/disk/target.js';
-import { CHUNK, type BufferPool, type PooledBuffer, clip, pooledDataRuns, splitNonZero, withOutput, type DataRun, type RunSource } from './io.js';
+import { CHUNK, type BufferPool, clip, pooledDataRuns, splitNonZero, withOutput, type DataRun, type RunSource } from './io.js';
 import { FileSource, type FileWindow } from '../src/disk/file.js';
 
 /** Granularity of the zero scan: 64 KiB keeps it cheap and matches the default qcow2 cluster. */
 export const RAW_SCAN_BLOCK = 64 * 1024;
-const READ_AHEAD = 4;
 
 export class RawSource implements RunSource {
   readonly format = 'raw';
@@ -69,40 +68,31 @@ export class RawSource implements RunSource {
       for (let off = start; off < end; off += step) addPiece({ offset: off, length: Math.min(step, end - off) });
       doneTo = Math.max(doneTo, end);
     }
-    // Read ahead a few chunks so the disk (and the thread pool) is never idle while runs are consumed.
-    // With extents and a pool the runs point into recycled buffers (see pooledDataRuns).
+    // Reads are synchronous: from the page cache they cost less than a thread-pool hand-off, and
+    // the output's writes (OutputFile) run in the pool meanwhile. With extents and a pool the
+    // runs point into recycled buffers (see pooledDataRuns).
     const usePool = ext !== null && pool !== undefined && pool.size >= step;
-    const ahead: Promise<{ buf: Buffer; owner?: PooledBuffer }>[] = [];
-    const start = (c: { pieces: Range[]; length: number }) => {
+    for (const c of plan) {
       const owner = usePool ? pool.get() : undefined;
-      const buf = owner ? owner.buf.subarray(0, c.length) : Buffer.allocUnsafe(c.length);
-      let at = 0;
-      const reads = c.pieces.map((r) => { const into = buf.subarray(at, at + r.length); at += r.length; return this.read(into, r.offset); });
-      const p = Promise.all(reads).then(() => ({ buf, owner }), (e: unknown) => { owner?.release(); throw e; });
-      p.catch(() => undefined);
-      return p;
-    };
-    let next = 0;
-    while (ahead.length < READ_AHEAD && next < plan.length) ahead.push(start(plan[next++]!));
-    try {
-      for (let i = 0; i < plan.length; i++) {
-        const { buf, owner } = await ahead.shift()!;
-        if (next < plan.length) ahead.push(start(plan[next++]!));
-        try {
-          let at = 0;
-          for (const piece of plan[i]!.pieces) {
-            const part = buf.subarray(at, at + piece.length);
-            at += piece.length;
-            // Without extents holes are read too: copy out only the data so holes cost no memory.
-            for (const run of splitNonZero(part, piece.offset, blockSize)) yield ext ? (owner ? { ...run, owner } : run) : { ...run, data: Buffer.from(run.data!) };
-          }
-        } finally {
-          owner?.release();
+      try {
+        const buf = owner ? owner.buf.subarray(0, c.length) : Buffer.allocUnsafe(c.length);
+        let at = 0;
+        for (const r of c.pieces) {
+          const part = buf.subarray(at, at + r.length);
+          at += r.length;
+          const n = clip(part, r.offset, this.size);
+          if (n > 0) this.file.readPaddedSync(part, this.base + r.offset, n);
         }
+        at = 0;
+        for (const piece of c.pieces) {
+          const part = buf.subarray(at, at + piece.length);
+          at += piece.length;
+          // Without extents holes are read too: copy out only the data so holes cost no memory.
+          for (const run of splitNonZero(part, piece.offset, blockSize)) yield ext ? (owner ? { ...run, owner } : run) : { ...run, data: Buffer.from(run.data!) };
+        }
+      } finally {
+        owner?.release();
       }
-    } finally {
-      // An abandoned iteration: let the reads still in flight finish before their buffers go back.
-      for (const p of ahead) p.then((x) => x.owner?.release(), () => undefined);
     }
   }
 

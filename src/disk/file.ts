@@ -8,6 +8,7 @@
  * Linux) where it can tell, so holes are neither read nor written as zeros.
  */
 import { createRequire } from 'node:module';
+import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { ImageFormatError } from './errors.js';
 import type { ByteSource, Range } from './target.js';
@@ -125,6 +126,22 @@ export class FileSource implements ByteSource {
   async readPadded(buf: Uint8Array, pos: number, len = buf.length): Promise<void> {
     const n = Math.max(0, Math.min(len, this.size - pos));
     if (n > 0) await this.fill(buf, pos, n);
+    if (n < len) buf.fill(0, Math.max(0, n), len);
+  }
+
+  /**
+   * readPadded without a trip through the thread pool: for streaming copies,
+   * whose reads come from the page cache and whose writes run in the pool
+   * meanwhile (a thread hand-off and a promise per read cost more than the read).
+   */
+  readPaddedSync(buf: Uint8Array, pos: number, len = buf.length): void {
+    const n = Math.max(0, Math.min(len, this.size - pos));
+    let done = 0;
+    while (done < n) {
+      const got = readSync(this.fh.fd, buf, done, n - done, this.base + pos + done);
+      if (got === 0) throw new ImageFormatError('IMAGE_TRUNCATED', 'file shrank while reading', { file: this.path, offset: pos + done });
+      done += got;
+    }
     if (n < len) buf.fill(0, Math.max(0, n), len);
   }
 
