@@ -13,14 +13,13 @@ import { dataRuns, type BufferPool, type DataRun, type RunSource } from './io.js
 import { FileSource, type FileWindow } from '../src/disk/file.js';
 import { ImageFormatError, ImageOptionError } from './errors.js';
 import { RawSource, writeRaw } from './raw.js';
-import { QCOW_MAGIC, Qcow2Image, writeQcow2, type BackingOpener } from './qcow2.js';
-import { VhdImage, writeVhd } from './vhd.js';
-import { SPARSE_MAGIC, VmdkImage, writeVmdk } from './vmdk.js';
-import { StreamImage, openCompressed, writeCompressed, type CompressedKind } from './compressed.js';
-import { openTarImage, writeTarball } from './tar.js';
-import { openZipImage } from './zip.js';
-import { writeOva } from './ova.js';
+import { QCOW_MAGIC, SPARSE_MAGIC } from './magic.js';
+import type { BackingOpener } from './qcow2.js';
+import type { CompressedKind } from './compressed.js';
 import type { ClusterCodec } from './codec.js';
+// The readers and writers of the other formats are imported where they are used: a conversion
+// loads only its two formats (the CLI's start-up is part of every conversion's time).
+
 
 export { ImageFormatError, BackingChainError, ImageOptionError } from './errors.js';
 
@@ -147,6 +146,7 @@ async function openImageChain(path: string, format: FormatName | undefined, chai
   switch (fmt) {
     case 'raw': return withDetails(await RawSource.open(path, window), 'raw', path, { backingFile: null });
     case 'qcow2': {
+      const { Qcow2Image } = await import('./qcow2.js');
       const q = await Qcow2Image.open(path, openBacking, chain, window);
       return withDetails(q, 'qcow2', path, {
         backingFile: q.backingFile, backingFormat: q.backingFormat, clusterSize: q.clusterSize,
@@ -154,22 +154,27 @@ async function openImageChain(path: string, format: FormatName | undefined, chai
       });
     }
     case 'vhd': {
+      const { VhdImage } = await import('./vhd.js');
       const v = await VhdImage.open(path, window);
       return withDetails(v, 'vhd', path, { backingFile: null, subformat: v.subformat, ...(v.blockSize ? { clusterSize: v.blockSize } : {}) });
     }
     case 'vmdk': {
+      const { VmdkImage } = await import('./vmdk.js');
       const v = await VmdkImage.open(path, window);
       return withDetails(v, 'vmdk', path, { backingFile: null, subformat: v.createType });
     }
     case 'raw.xz': case 'raw.gz': case 'raw.zst': {
-      const s: StreamImage = await openCompressed(path, fmt.slice(4) as CompressedKind);
+      const { openCompressed } = await import('./compressed.js');
+      const s = await openCompressed(path, fmt.slice(4) as CompressedKind);
       return withDetails(s, fmt, path, { backingFile: null, compression: fmt.slice(4) });
     }
     case 'tar.gz': case 'tar.xz': case 'ova': {
+      const { openTarImage } = await import('./tar.js');
       const t = await openTarImage(path, fmt, (p, f, w) => openImageChain(p, f, chain, w));
       return withDetails(t.source, fmt, path, { backingFile: null, member: t.member, subformat: t.innerFormat });
     }
     case 'zip': {
+      const { openZipImage } = await import('./zip.js');
       const z = await openZipImage(path, (p, f, w) => openImageChain(p, f, chain, w));
       return withDetails(z.source, 'zip', path, { backingFile: null, member: z.member, subformat: z.innerFormat });
     }
@@ -227,19 +232,20 @@ export async function writeImage(source: ByteSource, path: string, opts: WriteOp
           if (await sameFile(target, path)) throw new ImageOptionError('BACKING_SELF', 'an image cannot be its own backing file', { file: path });
         }
         try {
+          const { writeQcow2 } = await import('./qcow2.js');
           return await writeQcow2(source, tmp, { clusterSize: opts.clusterSize, compress: opts.compress, compressionType: opts.compressionType, backing });
         } finally {
           await bimg?.close();
         }
       }
-      case 'vhd': return writeVhd(source, tmp, { subformat: opts.subformat === 'fixed' ? 'fixed' : 'dynamic', azure: opts.azure, seed: opts.seed });
-      case 'vmdk': return writeVmdk(source, tmp, {
+      case 'vhd': return (await import('./vhd.js')).writeVhd(source, tmp, { subformat: opts.subformat === 'fixed' ? 'fixed' : 'dynamic', azure: opts.azure, seed: opts.seed });
+      case 'vmdk': return (await import('./vmdk.js')).writeVmdk(source, tmp, {
         subformat: opts.subformat === 'streamOptimized' || opts.compress ? 'streamOptimized' : 'monolithicSparse',
         name: basename(path), seed: opts.seed,
       });
-      case 'ova': return writeOva(source, tmp, { name: opts.name ?? basename(path).replace(/\.ova$/i, ''), seed: opts.seed });
-      case 'tar.gz': case 'tar.xz': return writeTarball(source, tmp, fmt === 'tar.gz' ? 'gz' : 'xz', { threads: opts.threads });
-      case 'raw.xz': case 'raw.gz': case 'raw.zst': return writeCompressed(source, tmp, fmt.slice(4) as CompressedKind, { threads: opts.threads });
+      case 'ova': return (await import('./ova.js')).writeOva(source, tmp, { name: opts.name ?? basename(path).replace(/\.ova$/i, ''), seed: opts.seed });
+      case 'tar.gz': case 'tar.xz': return (await import('./tar.js')).writeTarball(source, tmp, fmt === 'tar.gz' ? 'gz' : 'xz', { threads: opts.threads });
+      case 'raw.xz': case 'raw.gz': case 'raw.zst': return (await import('./compressed.js')).writeCompressed(source, tmp, fmt.slice(4) as CompressedKind, { threads: opts.threads });
     }
   });
 }

@@ -24,7 +24,9 @@ import { BackingChainError, ImageFormatError, ImageOptionError } from './errors.
 import { clip, dataRuns, diffRuns, orderedParallel, pooledDataRuns, withOutput, type DataRun } from './io.js';
 import { FileSource, type FileWindow } from '../src/disk/file.js';
 
-export const QCOW_MAGIC = 0x514649fb; // "QFI\xfb"
+import { QCOW_MAGIC } from './magic.js';
+
+export { QCOW_MAGIC };
 
 /** qcow2.rst "Header": fields up to compression_type (version 3, header_length 112). */
 export const QcowHeader = new Struct('QcowHeader', 112, {

@@ -20,7 +20,9 @@ import { clip, dataRuns, orderedParallel, pooledDataRuns, withOutput } from './i
 import { FileSource, type FileWindow } from '../src/disk/file.js';
 import { RawSource } from './raw.js';
 
-export const SPARSE_MAGIC = 0x564d444b; // "KDMV" little-endian
+import { SPARSE_MAGIC } from './magic.js';
+
+export { SPARSE_MAGIC };
 
 /** Spec "Header" of a hosted sparse extent (SparseExtentHeader, 512 bytes). */
 export const SparseExtentHeader = new Struct('SparseExtentHeader', 512, {

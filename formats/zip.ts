@@ -16,8 +16,7 @@ import { ImageFormatError } from './errors.js';
 import { FileSource, type FileWindow } from '../src/disk/file.js';
 import { StreamImage } from './compressed.js';
 import { writeRaw } from './raw.js';
-import { QCOW_MAGIC } from './qcow2.js';
-import { SPARSE_MAGIC } from './vmdk.js';
+import { QCOW_MAGIC, SPARSE_MAGIC } from './magic.js';
 
 type Inner = 'raw' | 'qcow2' | 'vhd' | 'vmdk';
 const IMAGE_EXT = /\.(raw|img|bin|iso|qcow2|qcow|vhd|vpc|vmdk)$/i;

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { formatFromName, openImage, parseFormatName, writeImage, type FormatName } from '../../formats/index.js';
-import { inspect } from '../inspect.js';
-import { imageInfo } from '../../formats/info.js';
 import type { ClusterCodec } from '../../formats/codec.js';
 
 /** "64K", "2M", "65536" → bytes. */
@@ -71,6 +69,7 @@ export function registerDisk(program: Command): void {
     .option('-f, --format <format>', 'image format (default: detected)')
     .option('--json', 'machine-readable JSON')
     .action(async (image: string, o: { json?: boolean; format?: string }) => {
+      const { inspect } = await import('../inspect.js');
       const info = await inspect(image, { format: fmtOpt(o.format) });
       if (o.json) { process.stdout.write(JSON.stringify(info, null, 2) + '\n'); return; }
       const lines = [
