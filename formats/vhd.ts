@@ -65,6 +65,8 @@ const UNUSED_BAT = 0xffffffff;
 /** Seconds between the Unix epoch and the VHD epoch (2000-01-01T00:00:00Z). */
 const VHD_EPOCH = 946684800;
 const DEFAULT_BLOCK = 2 * 1024 * 1024;
+/** Page size the data of each block is aligned to in the output file. */
+const PAGE = 4096;
 const MAX_BAT_ENTRIES = 0x40000000 / 4; // BAT of at most 1 GiB... bounded further by the file size below
 const MAX_CHS_SECTORS = 65535 * 16 * 255;
 /** Creator applications whose current_size is authoritative (ascii fields decode without trailing NULs). */
@@ -284,6 +286,11 @@ export async function writeVhd(source: ByteSource, path: string, opts: VhdWriteO
         const b = Math.floor(p / bs);
         if (b !== current) {
           current = b;
+          // A block may start at any sector (the BAT holds its sector offset, VHD spec "Block
+          // Allocation Table"): start it so its data after the sector bitmap is page-aligned, and
+          // every data write covers whole pages of the output (a 512-byte shift made each 1 MiB
+          // write start and end in a partial page). The gap before it stays a hole.
+          next = Math.ceil((next + bitmapBytes) / PAGE) * PAGE - bitmapBytes;
           currentStart = next;
           bat.writeUInt32BE(next / 512, b * 4);
           await out.write(bitmap, next);
