@@ -206,6 +206,8 @@ export interface WriteOptions {
   name?: string;
   /** xz/zstd encoder threads. */
   threads?: number;
+  /** Time stamps the container records (vhd footer, tar and ova members), in Unix seconds; default SOURCE_DATE_EPOCH, else 0. */
+  epoch?: number;
 }
 
 /** Write `source` to `path` in `opts.format`, atomically (temp file beside it, renamed on success). */
@@ -238,13 +240,13 @@ export async function writeImage(source: ByteSource, path: string, opts: WriteOp
           await bimg?.close();
         }
       }
-      case 'vhd': return (await import('./vhd.js')).writeVhd(source, tmp, { subformat: opts.subformat === 'fixed' ? 'fixed' : 'dynamic', azure: opts.azure, seed: opts.seed });
+      case 'vhd': return (await import('./vhd.js')).writeVhd(source, tmp, { subformat: opts.subformat === 'fixed' ? 'fixed' : 'dynamic', azure: opts.azure, seed: opts.seed, epoch: opts.epoch });
       case 'vmdk': return (await import('./vmdk.js')).writeVmdk(source, tmp, {
         subformat: opts.subformat === 'streamOptimized' || opts.compress ? 'streamOptimized' : 'monolithicSparse',
         name: basename(path), seed: opts.seed,
       });
-      case 'ova': return (await import('./ova.js')).writeOva(source, tmp, { name: opts.name ?? basename(path).replace(/\.ova$/i, ''), seed: opts.seed });
-      case 'tar.gz': case 'tar.xz': return (await import('./tar.js')).writeTarball(source, tmp, fmt === 'tar.gz' ? 'gz' : 'xz', { threads: opts.threads });
+      case 'ova': return (await import('./ova.js')).writeOva(source, tmp, { name: opts.name ?? basename(path).replace(/\.ova$/i, ''), seed: opts.seed, epoch: opts.epoch });
+      case 'tar.gz': case 'tar.xz': return (await import('./tar.js')).writeTarball(source, tmp, fmt === 'tar.gz' ? 'gz' : 'xz', { threads: opts.threads, epoch: opts.epoch });
       case 'raw.xz': case 'raw.gz': case 'raw.zst': return (await import('./compressed.js')).writeCompressed(source, tmp, fmt.slice(4) as CompressedKind, { threads: opts.threads });
     }
   });

@@ -18,6 +18,8 @@ export interface OvaOptions {
   /** Appliance (VirtualSystem) name; also names the members. */
   name: string;
   seed?: string;
+  /** The members' modification time, in Unix seconds (default SOURCE_DATE_EPOCH, else 0). */
+  epoch?: number;
   memoryMiB?: number;
   cpus?: number;
 }
@@ -80,13 +82,13 @@ export async function writeOva(source: ByteSource, path: string, o: OvaOptions):
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     const vmdkHash = createHash('sha256');
     async function* gen(): AsyncIterable<Buffer> {
-      yield ustarHeader(ovfName, ovf.length);
+      yield ustarHeader(ovfName, ovf.length, o.epoch);
       yield ovf; yield pad(ovf.length);
-      yield ustarHeader(vmdkName, vmdkSize);
+      yield ustarHeader(vmdkName, vmdkSize, o.epoch);
       for await (const c of createReadStream(vmdkTmp, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) { vmdkHash.update(c); yield c; }
       yield pad(vmdkSize);
       const mf = Buffer.from(`SHA256(${ovfName})= ${sha(ovf)}\nSHA256(${vmdkName})= ${vmdkHash.digest('hex')}\n`, 'utf8');
-      yield ustarHeader(mfName, mf.length);
+      yield ustarHeader(mfName, mf.length, o.epoch);
       yield mf; yield pad(mf.length);
       yield Buffer.alloc(1024);
     }

@@ -128,10 +128,10 @@ export async function mapOf(source: ByteSource): Promise<Range[]> {
 }
 
 /** The tar stream of one sparse member `disk.raw` holding `source`. */
-export function sparseTarStream(source: ByteSource, name = 'disk.raw'): Readable {
+export function sparseTarStream(source: ByteSource, name = 'disk.raw', mtime = sourceDateEpoch()): Readable {
   async function* gen(): AsyncIterable<Buffer> {
     const map = await mapOf(source);
-    const head = oldGnuSparseHeaders(name, source.size, map);
+    const head = oldGnuSparseHeaders(name, source.size, map, mtime);
     yield head;
     let stored = 0;
     for (const r of map) {
@@ -150,8 +150,8 @@ export function sparseTarStream(source: ByteSource, name = 'disk.raw'): Readable
 }
 
 /** Write a GCE-style tarball (`disk.raw`, old GNU sparse) compressed with gzip or xz. */
-export async function writeTarball(source: ByteSource, path: string, kind: 'gz' | 'xz', opts: { threads?: number } = {}): Promise<void> {
-  await pipeline(sparseTarStream(source), encoderFor(kind, opts.threads), createWriteStream(path));
+export async function writeTarball(source: ByteSource, path: string, kind: 'gz' | 'xz', opts: { threads?: number; epoch?: number } = {}): Promise<void> {
+  await pipeline(sparseTarStream(source, 'disk.raw', opts.epoch), encoderFor(kind, opts.threads), createWriteStream(path));
 }
 
 /** A member found in a tar: where its data starts and, for sparse members, its map. */

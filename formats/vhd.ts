@@ -236,14 +236,16 @@ export interface VhdWriteOptions {
   azure?: boolean;
   /** Seed for the disk UUID (default: the disk size), so output is reproducible. */
   seed?: string;
+  /** The footer's time stamp, in Unix seconds (default SOURCE_DATE_EPOCH, else 0). */
+  epoch?: number;
 }
 
-function buildFooter(size: number, diskType: number, dataOffset: bigint, seed: string): Buffer {
+function buildFooter(size: number, diskType: number, dataOffset: bigint, seed: string, epoch: number): Buffer {
   const g = vhdGeometry(size);
   const uuid = createHash('sha256').update(`ingot-vhd:${seed}:${size}:${diskType}`).digest().subarray(0, 16);
   uuid[6] = (uuid[6]! & 0x0f) | 0x40; // RFC 4122 version 4 layout, variant 1
   uuid[8] = (uuid[8]! & 0x3f) | 0x80;
-  const ts = Math.max(0, sourceDateEpoch() - VHD_EPOCH) >>> 0;
+  const ts = Math.max(0, epoch - VHD_EPOCH) >>> 0;
   const raw = HardDiskFooter.encode({
     cookie: FOOTER_COOKIE, features: 2, file_format_version: 0x00010000, data_offset: dataOffset,
     time_stamp: ts, creator_application: 'qem2', creator_version: 0x00010000, creator_host_os: 'Wi2k',
@@ -264,10 +266,11 @@ export async function writeVhd(source: ByteSource, path: string, opts: VhdWriteO
   }
   if (size % 512 !== 0) throw new ImageOptionError('VHD_SIZE', `VHD virtual size must be a multiple of 512 bytes; ${size} is not`, { field: 'virtual size' });
   const seed = opts.seed ?? '';
+  const epoch = opts.epoch ?? sourceDateEpoch();
   await withOutput(path, async (out) => {
     if (fixed) {
       for await (const run of pooledDataRuns(source, 64 * 1024)) if (run.data) await out.write(run.data, run.offset, run.owner);
-      await out.write(buildFooter(size, DISK_TYPE_FIXED, 0xffffffffffffffffn, seed), size);
+      await out.write(buildFooter(size, DISK_TYPE_FIXED, 0xffffffffffffffffn, seed, epoch), size);
       await out.finish(size + 512);
       return;
     }
@@ -301,7 +304,7 @@ export async function writeVhd(source: ByteSource, path: string, opts: VhdWriteO
         i += len;
       }
     }
-    const footer = buildFooter(size, DISK_TYPE_DYNAMIC, 512n, seed);
+    const footer = buildFooter(size, DISK_TYPE_DYNAMIC, 512n, seed, epoch);
     const dh = DynamicDiskHeader.encode({
       cookie: DYNAMIC_COOKIE, data_offset: 0xffffffffffffffffn, table_offset: BigInt(batOff),
       header_version: 0x00010000, max_table_entries: entries, block_size: bs, checksum: 0,

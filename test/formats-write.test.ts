@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openImage, writeImage, type WriteOptions } from '../formats/index.js';
-import { MiB, makeDisk, prng, qemuCompare, qemuImg, qemuInfo, tmp } from './formats-fixture.js';
+import { MiB, makeDisk, prng, qemuCompare, qemuImg, qemuInfo, run, tmp } from './formats-fixture.js';
 
 const t = tmp();
 const input = join(t.dir, 'in.raw');
@@ -126,6 +126,31 @@ test('deterministic: the same input gives byte-identical outputs', async () => {
     assert.ok(readFileSync(a).equals(readFileSync(b)), `${opts.format} differs between runs`);
   }
   delete process.env.SOURCE_DATE_EPOCH;
+});
+
+test('epoch option: tar and ova member times (GNU tar --full-time) and the VHD footer time stamp, over SOURCE_DATE_EPOCH', async () => {
+  process.env.SOURCE_DATE_EPOCH = '1000000000';
+  try {
+    const epoch = 1700000000; // 2023-11-14 22:13:20 UTC
+    for (const format of ['tar.gz', 'ova'] as const) {
+      const out = join(t.dir, `epoch.${format}`);
+      await convert(input, out, { format, epoch, name: 'epoch' });
+      const r = run('env', ['TZ=UTC', 'tar', '--full-time', '-tv', ...(format === 'tar.gz' ? ['-z'] : []), '-f', out]);
+      assert.is(r.code, 0, r.stderr);
+      const lines = r.stdout.trim().split('\n');
+      assert.ok(lines.length >= 1);
+      for (const line of lines) assert.ok(line.includes('2023-11-14 22:13:20'), `${format}: ${line}`);
+    }
+    const vhd = join(t.dir, 'epoch.vhd');
+    await convert(input, vhd, { format: 'vhd', epoch });
+    const bytes = readFileSync(vhd);
+    // VHD spec, Hard Disk Footer: Time Stamp at offset 24, seconds since 2000-01-01 00:00:00 UTC, big-endian.
+    const footer = bytes.subarray(bytes.length - 512);
+    assert.is(footer.toString('latin1', 0, 8), 'conectix');
+    assert.is(footer.readUInt32BE(24), epoch - Date.UTC(2000, 0, 1) / 1000);
+  } finally {
+    delete process.env.SOURCE_DATE_EPOCH;
+  }
 });
 
 test('Azure VHD: a size that is not a whole number of MiB is refused with a typed error, no output left', async () => {

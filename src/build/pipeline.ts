@@ -327,7 +327,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
           name: spec.name, arch: spec.arch, description: spec.description, interfaces: spec.network.length, mtime: epoch,
         });
       } else {
-        await writeImage(layout.target, path, { format: fmt, seed, name: spec.name });
+        await writeImage(layout.target, path, { format: fmt, seed, name: spec.name, epoch });
       }
       finished.push(path);
       outputs.push({ format: fmt, path, size: statSync(path).size, sha256: await sha256File(path) });
