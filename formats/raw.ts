@@ -17,6 +17,7 @@ import { FileSource, type FileWindow } from '../src/disk/file.js';
 
 /** Granularity of the zero scan: 64 KiB keeps it cheap and matches the default qcow2 cluster. */
 export const RAW_SCAN_BLOCK = 64 * 1024;
+const YIELD_BYTES = 64 * 1024 * 1024;
 
 export class RawSource implements RunSource {
   readonly format = 'raw';
@@ -71,8 +72,12 @@ export class RawSource implements RunSource {
     // Reads are synchronous: from the page cache they cost less than a thread-pool hand-off, and
     // the output's writes (OutputFile) run in the pool meanwhile. With extents and a pool the
     // runs point into recycled buffers (see pooledDataRuns).
+    // A consumer that never waits for real I/O (an allocation scan) would hold the event loop for the
+    // whole file: give it a turn every YIELD_BYTES read, so embedders' timers and signals still run.
     const usePool = ext !== null && pool !== undefined && pool.size >= step;
+    let sinceYield = 0;
     for (const c of plan) {
+      if ((sinceYield += c.length) >= YIELD_BYTES) { sinceYield = 0; await new Promise<void>((r) => setImmediate(r)); }
       const owner = usePool ? pool.get() : undefined;
       try {
         const buf = owner ? owner.buf.subarray(0, c.length) : Buffer.allocUnsafe(c.length);
