@@ -139,5 +139,27 @@ test('fixture tally', () => {
   console.log(`fixtures: ${agreed} read identically to qemu-img, ${refusedBoth} refused with a typed error`);
 });
 
+test('raw data runs: a consumer that never waits still lets the event loop run (timers fire during a 192 MiB scan)', async () => {
+  const { openSync, writeSync, closeSync } = await import('node:fs');
+  const big = join(t.dir, 'loop.raw');
+  const fd = openSync(big, 'w');
+  const block = Buffer.alloc(MiB, 0x5a);
+  for (let i = 0; i < 192; i++) writeSync(fd, block, 0, MiB, i * MiB);
+  closeSync(fd);
+  const img = await openImage(big, { format: 'raw' });
+  let ticks = 0;
+  const timer = setInterval(() => { ticks++; }, 0);
+  try {
+    let bytes = 0;
+    const runs = (img as unknown as { dataRuns(b: number): AsyncIterable<{ length: number }> }).dataRuns(64 * 1024);
+    for await (const r of runs) bytes += r.length; // no awaits of its own
+    assert.is(bytes, 192 * MiB);
+  } finally {
+    clearInterval(timer);
+    await img.close();
+  }
+  assert.ok(ticks >= 2, `timer callbacks during the scan: ${ticks}`);
+});
+
 test.after(() => t.done());
 test.run();
