@@ -20,7 +20,6 @@ import type { ClusterCodec } from './codec.js';
 // The readers and writers of the other formats are imported where they are used: a conversion
 // loads only its two formats (the CLI's start-up is part of every conversion's time).
 
-
 export { ImageFormatError, BackingChainError, ImageOptionError } from './errors.js';
 
 export const FORMATS = ['raw', 'qcow2', 'vhd', 'vmdk', 'ova', 'tar.gz', 'tar.xz', 'raw.xz', 'raw.gz', 'raw.zst', 'zip'] as const;
@@ -214,6 +213,9 @@ export interface WriteOptions {
 export async function writeImage(source: ByteSource, path: string, opts: WriteOptions): Promise<void> {
   const fmt = opts.format;
   if (fmt === 'zip') throw new ImageOptionError('FORMAT_READ_ONLY', 'zip is an input format only', { field: 'format' });
+  if (opts.epoch !== undefined && !(Number.isSafeInteger(opts.epoch) && opts.epoch >= 0)) {
+    throw new ImageOptionError('EPOCH', `epoch must be a whole number of seconds since 1970, not ${String(opts.epoch)}`, { field: 'epoch' });
+  }
   await atomicOutput(path, async (tmp) => {
     switch (fmt) {
       case 'raw': return writeRaw(source, tmp);

@@ -2,7 +2,7 @@
 // check finds no error (qcow2, vmdk), compare says identical to the input.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openImage, writeImage, type WriteOptions } from '../formats/index.js';
 import { MiB, makeDisk, prng, qemuCompare, qemuImg, qemuInfo, run, tmp } from './formats-fixture.js';
@@ -148,6 +148,12 @@ test('epoch option: tar and ova member times (GNU tar --full-time) and the VHD f
     const footer = bytes.subarray(bytes.length - 512);
     assert.is(footer.toString('latin1', 0, 8), 'conectix');
     assert.is(footer.readUInt32BE(24), epoch - Date.UTC(2000, 0, 1) / 1000);
+    for (const bad of [Number.NaN, -1, 1.5]) {
+      const out = join(t.dir, 'bad-epoch.tar.gz');
+      const err = await convert(input, out, { format: 'tar.gz', epoch: bad }).then(() => null, (e: unknown) => e as { code?: string });
+      assert.is(err?.code, 'EPOCH', String(bad));
+      assert.not.ok(existsSync(out), 'no output on a refused epoch');
+    }
   } finally {
     delete process.env.SOURCE_DATE_EPOCH;
   }
