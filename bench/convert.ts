@@ -6,7 +6,7 @@
  * run. Prints wall and CPU (user+sys) time of both sides, the wall ratio
  * ingot/native, peak RSS and the output sizes, plus the load average.
  *
- *   node --import tsx bench/convert.ts [--small] [--runs N] [--only qcow2,vhd,...]
+ *   node --import tsx bench/convert.ts [--small] [--runs N] [--only qcow2,qcow2-c,vmdk,vhd,raw,raw.xz]
  *        [--size-gib 8] [--data-gib 1.5] [--dir /tmp/ingot-bench] [--no-build] [--settle 4]
  *
  * --small: 2 GiB virtual with 0.375 GiB data (same ratio), a quick run.
@@ -118,6 +118,7 @@ const cases: Case[] = [
   { name: 'qcow2-c', compressed: true, ext: 'qcow2', ours: (o) => ingot(['convert', '-c', '-O', 'qcow2', input, o]), native: qemu(['-c'], 'qcow2') },
   { name: 'vmdk', compressed: false, ext: 'vmdk', ours: (o) => ingot(['convert', '-O', 'vmdk', input, o]), native: qemu([], 'vmdk') },
   { name: 'vhd', compressed: false, ext: 'vhd', ours: (o) => ingot(['convert', '-O', 'vhd', input, o]), native: qemu([], 'vpc') },
+  { name: 'raw', compressed: false, ext: 'raw', ours: (o) => ingot(['convert', '-O', 'raw', input, o]), native: qemu([], 'raw') },
   { name: 'raw.xz', compressed: true, ext: 'raw.xz', ours: (o) => ingot(['convert', '-O', 'raw.xz', '--threads', '2', input, o]), native: () => ({ cmd: ['xz', '-T2', '-c', input], stdout: true }) },
 ];
 

@@ -159,6 +159,24 @@ test('epoch option: tar and ova member times (GNU tar --full-time) and the VHD f
   }
 });
 
+test('output segments: no single write covers a whole 1 MiB-aligned MiB; segments tile the write', async () => {
+  const { segmentLength } = await import('../formats/io.js');
+  const r = prng('segments', 4096);
+  for (let k = 0; k < 1024; k++) {
+    const pos = r.readUInt16LE(k * 4) * 4096, len = 1 + r.readUInt16LE(k * 4 + 2) * 97;
+    let at = pos, left = len;
+    while (left > 0) {
+      const seg = segmentLength(at, left);
+      assert.ok(seg > 0 && seg <= left, `segment ${seg} of ${left} at ${at}`);
+      const firstAligned = Math.ceil(at / MiB) * MiB;
+      assert.ok(firstAligned + MiB > at + seg, `[${at}, ${at + seg}) holds the aligned MiB at ${firstAligned}`);
+      at += seg; left -= seg;
+    }
+    assert.is(at, pos + len);
+  }
+  assert.is(segmentLength(64 * 1024, MiB), MiB, 'a MiB starting 64 KiB past a boundary stays one write');
+});
+
 test('Azure VHD: a size that is not a whole number of MiB is refused with a typed error, no output left', async () => {
   const odd = join(t.dir, 'odd.raw');
   const { truncateSync, existsSync, readdirSync } = await import('node:fs');
