@@ -11,10 +11,10 @@ import { IntervalSet } from '../src/util/intervals.js';
 /**
  * Read size of streaming passes, and the most bytes one output write gathers
  * (one pwritev, IOV_MAX pieces at most). Measured (bench/convert, qcow2 of
- * 1.5 GiB, docs/performance.md): 512 KiB–1 MiB beat 128 KiB and 2–8 MiB —
- * most of a conversion's time is the kernel copying into fresh page-cache
- * pages, multi-MiB writes made that copy slower on this machine (a VM), and
- * smaller ones cost more system calls.
+ * 1.5 GiB, docs/performance.md): 1 MiB beat 128–512 KiB, whose extra system
+ * calls are each a thread-pool round trip, and 2–8 MiB, which let the kernel
+ * use larger page-cache folios — slow to fill on this machine (a VM; see
+ * segmentLength).
  */
 export const CHUNK = 1024 * 1024;
 const COALESCE = CHUNK;
