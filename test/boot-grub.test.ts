@@ -12,10 +12,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireTool } from './helpers/tools.js';
-import { sh, ExistingFileTarget, kernelVersion, markerRootWithKernel, stagedFixtureRoot } from '../fixtures/images.js';
-import { treeFromDir } from '../fixtures/tree.js';
-import { installInitramfs } from '../src/boot/initramfs.js';
-import { readAll } from '../src/boot/depmod.js';
+import { stagedKernel } from './helpers/staged-kernel.js';
+import { sh, ExistingFileTarget, markerRootWithKernel } from '../fixtures/images.js';
 import { CORE_MODULES, coreImageFor, coreImagePayload, grubPcFromTree, installGrubBios, moduleOrder, parseModdep, GrubError } from '../src/boot/grub-bios.js';
 import { grubCfg } from '../src/boot/uefi.js';
 import { bootImage } from '../src/qemu/runner.js';
@@ -25,12 +23,8 @@ for (const t of ['qemu-system-x86_64', 'sfdisk', 'mke2fs', 'rpm2cpio', 'cpio']) 
 requireTool('python3', 'python3');
 requireTool('grub-mkimage', 'grub-common');
 const dir = mkdtempSync(join(tmpdir(), 'ingot-grub-'));
-const root = stagedFixtureRoot();
-const kver = kernelVersion(root);
-const tree = treeFromDir(root);
+const { root, kver, tree, initrdPath, initrd } = await stagedKernel();
 const grub = grubPcFromTree(tree);
-const { path: initrdPath } = await installInitramfs(tree);
-const initrd = await readAll(tree.lookup(initrdPath)!, initrdPath);
 const uuid = '5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a';
 const rootImg = join(dir, 'root.ext4');
 markerRootWithKernel(rootImg, {

@@ -12,10 +12,8 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aptInstall, requireTool } from './helpers/tools.js';
-import { ExistingFileTarget, espImage, gptDisk, kernelVersion, markerRootWithKernel, stagedFixtureRoot } from '../fixtures/images.js';
-import { treeFromDir } from '../fixtures/tree.js';
-import { installInitramfs } from '../src/boot/initramfs.js';
-import { readAll } from '../src/boot/depmod.js';
+import { stagedKernel } from './helpers/staged-kernel.js';
+import { ExistingFileTarget, espImage, gptDisk, markerRootWithKernel } from '../fixtures/images.js';
 import { coreImageFor, grubPcFromTree, installGrubBios } from '../src/boot/grub-bios.js';
 import { grubCfg, systemdBootEsp } from '../src/boot/uefi.js';
 import { bootImage } from '../src/qemu/runner.js';
@@ -29,11 +27,7 @@ if (process.env.INGOT_LONG !== '1') {
   requireTool('mmd', 'mtools');
   if (!existsSync('/usr/share/OVMF/OVMF_CODE_4M.fd')) aptInstall(['ovmf']); // UEFI firmware for qemu
   const dir = mkdtempSync(join(tmpdir(), 'ingot-hybrid-'));
-  const root = stagedFixtureRoot();
-  const kver = kernelVersion(root);
-  const tree = treeFromDir(root);
-  const { path: initrdPath } = await installInitramfs(tree);
-  const initrd = await readAll(tree.lookup(initrdPath)!, initrdPath);
+  const { kver, tree, initrdPath, initrd } = await stagedKernel();
   const uuid = '7e6d5c4b-3a29-4f18-9e0d-c1b2a3948576';
   const cmdline = `root=UUID=${uuid} console=ttyS0 quiet`;
   const rootImg = join(dir, 'root.ext4');

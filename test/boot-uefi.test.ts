@@ -11,23 +11,17 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aptInstall, requireTool } from './helpers/tools.js';
-import { espImage, gptDisk, kernelVersion, markerRootWithKernel, stagedFixtureRoot } from '../fixtures/images.js';
-import { treeFromDir } from '../fixtures/tree.js';
-import { installInitramfs } from '../src/boot/initramfs.js';
+import { stagedKernel } from './helpers/staged-kernel.js';
+import { espImage, gptDisk, markerRootWithKernel } from '../fixtures/images.js';
 import { grubEfiEsp, grubEfiPrefixes, systemdBootEsp, UefiError } from '../src/boot/uefi.js';
 import { bootImage } from '../src/qemu/runner.js';
 import { StagingTree } from '../src/tree/tree.js';
-import { readAll } from '../src/boot/depmod.js';
 
 for (const t of ['qemu-system-x86_64', 'sfdisk', 'mke2fs', 'mkfs.vfat', 'mcopy', 'rpm2cpio', 'cpio']) requireTool(t);
 requireTool('mmd', 'mtools');
 if (!existsSync('/usr/share/OVMF/OVMF_CODE_4M.fd')) aptInstall(['ovmf']); // UEFI firmware for qemu
 const dir = mkdtempSync(join(tmpdir(), 'ingot-uefi-'));
-const root = stagedFixtureRoot();
-const kver = kernelVersion(root);
-const tree = treeFromDir(root);
-const { path: initrdPath } = await installInitramfs(tree);
-const initrd = await readAll(tree.lookup(initrdPath)!, initrdPath);
+const { kver, tree, initrdPath, initrd } = await stagedKernel();
 const uuid = '9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d';
 const rootImg = join(dir, 'root.ext4');
 markerRootWithKernel(rootImg, { uuid, initrd });

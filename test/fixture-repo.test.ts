@@ -10,6 +10,19 @@ import { BOOT_MARKER, DEFAULT_PACKAGES, DEFAULT_PACKAGES_I686, fixtureRepo, unpa
 requireTool('rpmbuild'); requireTool('createrepo_c'); requireTool('rpm2cpio'); requireTool('cpio');
 const repo = fixtureRepo();
 
+/** dnf's transaction (install --assumeno into an empty root) for `packages` from the fixture repository, handed to `check`. */
+function dnfTransaction(arch: string, packages: readonly string[], check: (r: { stdout: string; stderr: string }) => void): void {
+  requireTool('dnf');
+  const root = mkdtempSync(join(tmpdir(), 'ingot-dnfroot-'));
+  try {
+    check(spawnSync('dnf', ['--setopt=reposdir=/dev/null', `--repofrompath=fx,${repo}`, '--repo=fx',
+      `--installroot=${root}`, '--releasever=1', `--forcearch=${arch}`, '--nogpgcheck', '--setopt=metadata_expire=0',
+      '--setopt=install_weak_deps=False', 'install', '--assumeno', ...packages], { encoding: 'utf8' }));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
 test('every package passes rpm -K (digests)', () => {
   const files = readdirSync(join(repo, 'Packages')).map((f) => join(repo, 'Packages', f));
   assert.ok(files.length >= 10, `only ${files.length} packages`);
@@ -19,12 +32,7 @@ test('every package passes rpm -K (digests)', () => {
 });
 
 test('dnf resolves the default package set from the repository alone', () => {
-  requireTool('dnf');
-  const root = mkdtempSync(join(tmpdir(), 'ingot-dnfroot-'));
-  try {
-    const r = spawnSync('dnf', ['--setopt=reposdir=/dev/null', `--repofrompath=fx,${repo}`, '--repo=fx',
-      `--installroot=${root}`, '--releasever=1', '--forcearch=x86_64', '--nogpgcheck', '--setopt=metadata_expire=0',
-      '--setopt=install_weak_deps=False', 'install', '--assumeno', ...DEFAULT_PACKAGES], { encoding: 'utf8' });
+  dnfTransaction('x86_64', DEFAULT_PACKAGES, (r) => {
     // --assumeno ends with status 1 after printing the transaction; a resolution failure prints "Problem"/"No match".
     assert.not.match(r.stdout + r.stderr, /Problem|No match|nothing provides|Error:/, r.stdout + r.stderr);
     for (const p of ['ingot-base', 'ingot-marker', 'busybox-static', 'linux-image-', 'extlinux', 'syslinux-common', 'grub-pc-bin', 'grub-efi-amd64-bin', 'systemd-boot-efi']) {
@@ -33,18 +41,11 @@ test('dnf resolves the default package set from the repository alone', () => {
     assert.match(r.stdout + r.stderr, /Operation aborted/);
     // The i686 builds of the same names (and the 686 kernel providing `kernel`) lose to x86_64.
     assert.not.match(r.stdout, /^ \S+\s+i686\s/m, r.stdout);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('dnf --forcearch=i686 resolves the i686 set from the same repository to i686 and noarch packages only', () => {
-  requireTool('dnf');
-  const root = mkdtempSync(join(tmpdir(), 'ingot-dnfroot-'));
-  try {
-    const r = spawnSync('dnf', ['--setopt=reposdir=/dev/null', `--repofrompath=fx,${repo}`, '--repo=fx',
-      `--installroot=${root}`, '--releasever=1', '--forcearch=i686', '--nogpgcheck', '--setopt=metadata_expire=0',
-      '--setopt=install_weak_deps=False', 'install', '--assumeno', ...DEFAULT_PACKAGES_I686], { encoding: 'utf8' });
+  dnfTransaction('i686', DEFAULT_PACKAGES_I686, (r) => {
     assert.not.match(r.stdout + r.stderr, /Problem|No match|nothing provides|Error:/, r.stdout + r.stderr);
     // Transaction lines: " name  arch  version  repo  size".
     const rows = [...r.stdout.matchAll(/^ (\S+)\s+(i686|x86_64|noarch)\s/gm)].map((m) => [m[1]!, m[2]!]);
@@ -52,9 +53,7 @@ test('dnf --forcearch=i686 resolves the i686 set from the same repository to i68
     for (const [name, arch] of rows) assert.ok(arch === 'i686' || arch === 'noarch', `${name}.${arch}`);
     assert.ok(rows.some(([n, a]) => /^linux-image-.*-686$/.test(n) && a === 'i686'), r.stdout);
     assert.ok(rows.some(([n, a]) => n === 'busybox-static' && a === 'i686'), r.stdout);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('the layout is usrmove and the marker init is a busybox script', () => {

@@ -23,6 +23,24 @@ import { writeSynthRepo } from './solve-synth.js';
 import { dnfResolve, type OracleRequest } from './solve-corpus.js';
 
 const work = mkdtempSync(join(tmpdir(), 'ingot-fuzz-'));
+
+/** Resolve every request with dnf (the oracle) and with ingot; the disagreements, and how many dnf could solve. */
+async function compareWithDnf(dir: string, repos: Awaited<ReturnType<typeof loadRepos>>, reqs: OracleRequest[]): Promise<{ diffs: string[]; solved: number }> {
+  const expected = dnfResolve([dir], 'x86_64', reqs);
+  const diffs: string[] = [];
+  let solved = 0;
+  for (let i = 0; i < reqs.length; i++) {
+    const d = expected[i]!;
+    let got: string[] | undefined;
+    try { got = (await resolve(repos, { specs: reqs[i]!.specs, weakDeps: reqs[i]!.weak })).install.map((p) => p.nevra).sort(); } catch { got = undefined; }
+    if (d.ok) solved++;
+    if (d.ok !== (got !== undefined) || (d.ok && JSON.stringify(d.install) !== JSON.stringify(got))) {
+      const extra = d.ok && got ? ` (ingot also ${got.filter((q) => !d.install.includes(q)).join(' ')}; dnf also ${d.install.filter((q) => !got!.includes(q)).join(' ')})` : '';
+      diffs.push(`${reqs[i]!.specs.join(' ')} weak=${reqs[i]!.weak}: dnf ${d.ok ? `${d.install.length} packages` : 'fails'}, ingot ${got ? `${got.length} packages` : 'fails'}${extra}`);
+    }
+  }
+  return { diffs, solved };
+}
 const cases = process.env.INGOT_LONG ? [[1, 300], [2, 400], [3, 400], [4, 600], [5, 800]] : [[2, 400], [3, 400]];
 
 for (const [seed, size] of cases) {
@@ -35,18 +53,8 @@ for (const [seed, size] of cases) {
     let x = seed * 7919;
     const next = () => { x = (x * 1103515245 + 12345) % 2147483648; return x; };
     for (let k = 0; k < 40; k++) reqs.push({ specs: [0, 1, 2].map(() => names[next() % names.length]), weak: k % 2 === 0 });
-    const expected = dnfResolve([dir], 'x86_64', reqs);
-    const diffs: string[] = [];
-    let fails = 0;
-    for (let i = 0; i < reqs.length; i++) {
-      const d = expected[i];
-      let got: string[] | undefined;
-      try { got = (await resolve(repos, { specs: reqs[i].specs, weakDeps: reqs[i].weak })).install.map((p) => p.nevra).sort(); } catch { got = undefined; }
-      if (!d.ok) fails++;
-      if (d.ok !== (got !== undefined) || (d.ok && JSON.stringify(d.install) !== JSON.stringify(got))) {
-        diffs.push(`${reqs[i].specs.join(' ')} weak=${reqs[i].weak}: dnf ${d.ok ? d.install.join(' ') : 'fails'}; ingot ${got ? got.join(' ') : 'fails'}`);
-      }
-    }
+    const { diffs, solved } = await compareWithDnf(dir, repos, reqs);
+    const fails = reqs.length - solved;
     assert.equal(diffs, []);
     assert.ok(fails > 0 && fails < reqs.length, 'the corpus has both solvable and unsolvable requests');
   });
@@ -69,19 +77,7 @@ for (const [seed, size, count] of layered) {
       specs: k % 3 === 2 ? [0, 1, 2].map(() => names[next() % names.length]) : [names[next() % names.length]],
       weak: k % 4 !== 3,
     }));
-    const expected = dnfResolve([dir], 'x86_64', reqs);
-    const diffs: string[] = [];
-    let solved = 0;
-    for (let i = 0; i < reqs.length; i++) {
-      const d = expected[i];
-      let got: string[] | undefined;
-      try { got = (await resolve(repos, { specs: reqs[i].specs, weakDeps: reqs[i].weak })).install.map((p) => p.nevra).sort(); } catch { got = undefined; }
-      if (d.ok) solved++;
-      if (d.ok !== (got !== undefined) || (d.ok && JSON.stringify(d.install) !== JSON.stringify(got))) {
-        const extra = d.ok && got ? ` (ingot also ${got.filter((q) => !d.install.includes(q)).join(' ')}; dnf also ${d.install.filter((q) => !got!.includes(q)).join(' ')})` : '';
-        diffs.push(`${reqs[i].specs.join(' ')} weak=${reqs[i].weak}: dnf ${d.ok ? `${d.install.length} packages` : 'fails'}, ingot ${got ? `${got.length} packages` : 'fails'}${extra}`);
-      }
-    }
+    const { diffs, solved } = await compareWithDnf(dir, repos, reqs);
     if (process.env.INGOT_LONG) console.log(`layered seed ${seed} size ${size}: ${reqs.length - diffs.length}/${reqs.length} agree, ${solved} solvable`);
     assert.equal(diffs, []);
     assert.ok(solved >= reqs.length / 2, 'most requests are solvable');
