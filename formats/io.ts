@@ -7,6 +7,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { ByteSource, Range } from '../src/disk/target.js';
 import { IntervalSet } from '../src/util/intervals.js';
+import { WriteThread, type WriteSegment } from './write-thread.js';
 
 /**
  * Read size of streaming passes, and the most bytes one output write gathers
@@ -48,14 +49,17 @@ export class PooledBuffer {
   }
 }
 
-/** Buffers of one size; a request when none is free allocates (never waits), at most `keep` are kept. */
+/**
+ * Buffers of one size; a request when none is free allocates (never waits), at most `keep` are kept.
+ * They live in SharedArrayBuffers, so OutputFile's write thread writes them without a copy.
+ */
 export class BufferPool {
   private free: PooledBuffer[] = [];
   constructor(readonly size: number, private readonly keep = 16) {}
   get(): PooledBuffer {
     const b = this.free.pop();
     if (b) { b.hold(); return b; }
-    return new PooledBuffer(Buffer.allocUnsafe(this.size), this);
+    return new PooledBuffer(Buffer.from(new SharedArrayBuffer(this.size)), this);
   }
   /** Called by the last release: back to the free list (with a fresh reference for its next user). */
   put(b: PooledBuffer): void {
@@ -209,6 +213,25 @@ export async function readZeroPadded(source: ByteSource, buf: Buffer, position: 
 }
 
 /**
+ * Bytes an output is written through libuv's pool before its writes move to
+ * a WriteThread: small outputs (most tests, metadata-only images) never pay
+ * the thread's start-up (≈30 ms), large ones switch as soon as it runs.
+ */
+const THREAD_AFTER = 8 * 1024 * 1024;
+/**
+ * INGOT_WRITE_THREAD_AFTER overrides it (bytes): 0 starts the thread with the
+ * file and writes nothing before it runs (the tests use it to exercise the
+ * thread on small outputs); a huge value keeps every write in the pool.
+ */
+function threadAfter(): number {
+  const v = Number(process.env.INGOT_WRITE_THREAD_AFTER);
+  return process.env.INGOT_WRITE_THREAD_AFTER && Number.isFinite(v) && v >= 0 ? v : THREAD_AFTER;
+}
+
+/** Counters the tests read to know which write path ran. */
+export const outputStats = { threadedOutputs: 0 };
+
+/**
  * An output file written with positioned writes; consecutive writes are
  * coalesced into large ones. Unwritten ranges stay holes.
  */
@@ -225,13 +248,21 @@ export class OutputFile {
    */
   private inflight: Promise<void>[] = [];
   private static readonly DEPTH = 1;
+  /** Bytes handed to writes so far; past THREAD_AFTER a write thread is started. */
+  private flushed = 0;
+  private starting: WriteThread | null = null;
+  private thread: WriteThread | null = null;
+  private threadAfter = THREAD_AFTER;
+  private threadTried = false;
   /** Highest offset written so far (the file is truncated to at least this). */
   end = 0;
 
   private constructor(readonly fh: FileHandle, readonly path: string) {}
 
   static async create(path: string): Promise<OutputFile> {
-    return new OutputFile(await open(path, 'w'), path);
+    const out = new OutputFile(await open(path, 'w'), path);
+    out.threadAfter = threadAfter();
+    return out;
   }
 
   /**
@@ -277,6 +308,10 @@ export class OutputFile {
     this.pending = [];
     this.pendingOwners = [];
     this.pendingLen = 0;
+    if (await this.useThread(total)) {
+      await this.thread!.write(segments(shared(bufs), pos, total), owners);
+      return;
+    }
     // One pwritev per segment of the coalesced pieces (no concatenation copy).
     await this.queue(async () => {
       let left = bufs;
@@ -297,11 +332,35 @@ export class OutputFile {
     }, owners);
   }
 
+  /**
+   * Whether this write goes to the write thread: starts one once THREAD_AFTER
+   * bytes went through the pool, and switches when it runs (after the pool's
+   * write in flight, so writes stay in order). Without worker threads (an
+   * embedder's sandbox) everything stays in the pool.
+   */
+  private async useThread(bytes: number): Promise<boolean> {
+    if (this.thread) return true;
+    this.flushed += bytes;
+    if (!this.threadTried && this.flushed >= this.threadAfter) {
+      this.threadTried = true;
+      try { this.starting = new WriteThread(this.fh.fd, this.path); } catch { return false; }
+    }
+    if (!this.starting) return false;
+    if (this.threadAfter === 0) await this.starting.online;
+    if (!this.starting.ready) return false;
+    await this.drain();
+    this.thread = this.starting;
+    outputStats.threadedOutputs++;
+    return true;
+  }
+
   /** Flush, set the final length (holes at the end stay holes) and close. */
   async finish(length?: number): Promise<void> {
     try {
       await this.flushPending();
       await this.drain();
+      await this.thread?.drain();
+      await this.stopThread();
       await this.fh.truncate(length ?? this.end);
       // No fdatasync: like `qemu-img convert` (whose data is not synced either — measured: its
       // fdatasync calls take microseconds), durability is left to the kernel's write-back; the
@@ -309,8 +368,16 @@ export class OutputFile {
       // here cost 1.3–4 s per conversion on this machine (docs/performance.md).
       if (process.env.INGOT_FSYNC === '1') await this.fh.datasync();
     } finally {
+      await this.stopThread();
       await this.fh.close();
     }
+  }
+
+  /** Stop the write thread (started or running): it has exited before the descriptor is closed. */
+  private async stopThread(): Promise<void> {
+    const t = this.starting;
+    this.starting = this.thread = null;
+    await t?.stop();
   }
 
   async abort(): Promise<void> {
@@ -318,8 +385,43 @@ export class OutputFile {
     this.pendingOwners = [];
     await Promise.allSettled(this.inflight);
     this.inflight = [];
+    await this.stopThread();
     await this.fh.close().catch(() => undefined);
   }
+}
+
+/** The system calls for `total` bytes of `bufs` at `pos`, cut by segmentLength. */
+function segments(bufs: Buffer[], pos: number, total: number): WriteSegment[] {
+  const out: WriteSegment[] = [];
+  let left = bufs;
+  while (total > 0) {
+    const seg = segmentLength(pos, total);
+    out.push({ pos, bufs: takeBytes(left, seg) });
+    left = dropBytes(left, seg);
+    pos += seg;
+    total -= seg;
+  }
+  return out;
+}
+
+/**
+ * `bufs` with every piece that is not already in shared memory (tables,
+ * headers, data from non-pooled reads) copied into one SharedArrayBuffer,
+ * so the write thread can see it.
+ */
+function shared(bufs: Buffer[]): Buffer[] {
+  let copyBytes = 0;
+  for (const b of bufs) if (!(b.buffer instanceof SharedArrayBuffer)) copyBytes += b.length;
+  if (copyBytes === 0) return bufs;
+  const area = Buffer.from(new SharedArrayBuffer(copyBytes));
+  let at = 0;
+  return bufs.map((b) => {
+    if (b.buffer instanceof SharedArrayBuffer) return b;
+    const c = area.subarray(at, at + b.length);
+    b.copy(c);
+    at += b.length;
+    return c;
+  });
 }
 
 const MiB = 1024 * 1024;

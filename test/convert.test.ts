@@ -3,12 +3,12 @@
 // sha256sum for the OVA manifest, qemu-img for the disks inside.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import xml2js from 'xml2js';
 import { ingot } from './helpers/cli.js';
 import { requireTool } from './helpers/tools.js';
-import { MiB, makeDisk, qemuCompare, qemuImg, qemuInfo, run, tmp } from './formats-fixture.js';
+import { MiB, makeDisk, prng, qemuCompare, qemuImg, qemuInfo, run, tmp } from './formats-fixture.js';
 
 const t = tmp();
 const input = join(t.dir, 'in.raw');
@@ -111,6 +111,27 @@ test('raw.xz, raw.gz, raw.zst: the tools verify and decompress them to the input
     ok(['convert', '-O', 'raw', at(f), at('back3.raw')]);
     assert.ok(readFileSync(at('back3.raw')).equals(original), f);
   }
+});
+
+test('raw.xz: one .xz stream per 32 MiB segment; xz reads them as one file; hole segments; same bytes for any thread count', () => {
+  // 200 MiB: data in the first and last segments and across the 96 MiB boundary, four segments of holes.
+  const disk = at('seg.raw');
+  const fd = openSync(disk, 'w');
+  ftruncateSync(fd, 200 * MiB);
+  for (const [seed, pos, len] of [['a', 4096, 3 * MiB], ['b', 96 * MiB - 5000, 2 * MiB], ['c', 200 * MiB - 70_000, 70_000]] as const) {
+    writeSync(fd, prng(seed, len), 0, len, pos);
+  }
+  closeSync(fd);
+  ok(['convert', '--threads', '1', disk, at('seg1.raw.xz')]);
+  ok(['convert', '--threads', '3', disk, at('seg3.raw.xz')]);
+  assert.ok(readFileSync(at('seg1.raw.xz')).equals(readFileSync(at('seg3.raw.xz'))), 'thread count changed the output');
+  assert.is(run('xz', ['-t', at('seg3.raw.xz')]).code, 0);
+  const list = run('xz', ['--robot', '-l', at('seg3.raw.xz')]).stdout.split('\n').find((l) => l.startsWith('totals'))!.split('\t');
+  assert.is(Number(list[1]), Math.ceil(200 / 32), `streams in ${list.join(' ')}`);
+  assert.is(Number(list[4]), 200 * MiB, 'uncompressed size');
+  const sh = run('sh', ['-c', 'xz -dc "$1" | cmp - "$2"', 'sh', at('seg3.raw.xz'), disk]);
+  assert.is(sh.code, 0, sh.stdout + sh.stderr);
+  assert.is(JSON.parse(ok(['info', '--json', at('seg3.raw.xz')]).stdout).virtualSize, 200 * MiB);
 });
 
 test('ova: members ovf, vmdk, mf in that order; manifest matches sha256sum; disk is a clean streamOptimized vmdk', async () => {

@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openImage, writeImage, type WriteOptions } from '../formats/index.js';
-import { MiB, makeDisk, prng, qemuCompare, qemuImg, qemuInfo, run, tmp } from './formats-fixture.js';
+import { MiB, makeDisk, prng, qemuCompare, qemuFormatOf, qemuImg, qemuInfo, run, tmp } from './formats-fixture.js';
+import { requireTool } from './helpers/tools.js';
 
 const t = tmp();
 const input = join(t.dir, 'in.raw');
@@ -191,6 +192,54 @@ test('Azure VHD: a size that is not a whole number of MiB is refused with a type
   }
   assert.not.ok(existsSync(out));
   assert.not.ok(readdirSync(t.dir).some((f) => f.includes('.ingot-')), 'temp file left behind');
+});
+
+test('write thread: large outputs are written by the write thread, and qemu-img compare agrees', async () => {
+  const { outputStats } = await import('../formats/io.js');
+  const { openSync, writeSync, closeSync, ftruncateSync } = await import('node:fs');
+  // 512 MiB virtual, ~40 MiB of data in pieces of odd sizes at odd offsets: past the thread's
+  // 8 MiB start, with coalesced, cut (aligned-MiB) and metadata writes interleaved.
+  const big = join(t.dir, 'big.raw');
+  const fd = openSync(big, 'w');
+  ftruncateSync(fd, 512 * MiB);
+  const r = prng('thread-layout', 256);
+  for (let k = 0; k < 40; k++) {
+    const len = MiB + r.readUInt16LE(k * 4) * 3;
+    const at = k * 12 * MiB + r.readUInt16LE(k * 4 + 2) * 17;
+    writeSync(fd, prng(`thread-${k}`, len), 0, len, at);
+  }
+  closeSync(fd);
+  const outs: [string, WriteOptions][] = [
+    ['t.qcow2', { format: 'qcow2' }], ['t.vhd', { format: 'vhd' }], ['tf.vhd', { format: 'vhd', subformat: 'fixed' }],
+    ['t.vmdk', { format: 'vmdk' }], ['t.raw', { format: 'raw' }],
+  ];
+  // The first conversions switch from the pool at whatever point the thread came up; the last ones
+  // start with it (INGOT_WRITE_THREAD_AFTER=0), so the thread is used on any machine.
+  for (const [file, opts] of [...outs, ...outs.map(([f, o]): [string, WriteOptions] => [`0${f}`, o])]) {
+    const before = outputStats.threadedOutputs;
+    const out = join(t.dir, file);
+    if (file.startsWith('0')) process.env.INGOT_WRITE_THREAD_AFTER = '0';
+    try { await convert(big, out, opts); } finally { delete process.env.INGOT_WRITE_THREAD_AFTER; }
+    if (file.startsWith('0')) assert.is(outputStats.threadedOutputs, before + 1, `${file}: written through the write thread`);
+    const c = qemuCompare(big, 'raw', out, qemuFormatOf(opts.format));
+    assert.is(c.code, 0, `${file}: ${c.stdout}${c.stderr}`);
+  }
+});
+
+test('write thread: a failing write (file size limit) is a non-zero exit with one line, and no output is left', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { readdirSync, mkdirSync } = await import('node:fs');
+  const dir = join(t.dir, 'efbig');
+  mkdirSync(dir);
+  const big = join(t.dir, 'big.raw');
+  requireTool('prlimit', 'util-linux');
+  // RLIMIT_FSIZE makes writes past 24 MiB fail with EFBIG, in the write thread (started with the file).
+  const r = spawnSync('prlimit', [`--fsize=${24 * MiB}`, process.execPath, '--import', 'tsx', join(process.cwd(), 'src/cli/main.ts'), 'convert', '-O', 'qcow2', big, join(dir, 'x.qcow2')], { encoding: 'utf8', env: { ...process.env, INGOT_FROM_SOURCE: '1', INGOT_WRITE_THREAD_AFTER: '0' } });
+  assert.ok(r.status !== 0 && r.status !== null, `exit ${r.status} signal ${r.signal}: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.is(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, /EFBIG|too large/i);
+  assert.equal(readdirSync(dir), [], 'no output and no temp file');
 });
 
 test.after(() => t.done());
