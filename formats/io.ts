@@ -254,14 +254,17 @@ export class OutputFile {
   private thread: WriteThread | null = null;
   private threadAfter = THREAD_AFTER;
   private threadTried = false;
+  /** Copies of non-shared pieces for the write thread (see shared()). */
+  private readonly scratch = new BufferPool(COALESCE, 12);
   /** Highest offset written so far (the file is truncated to at least this). */
   end = 0;
 
   private constructor(readonly fh: FileHandle, readonly path: string) {}
 
-  static async create(path: string): Promise<OutputFile> {
+  /** `opts.thread: false` keeps every write in the pool (outputs whose bytes are few next to their CPU work, like xz). */
+  static async create(path: string, opts: { thread?: boolean } = {}): Promise<OutputFile> {
     const out = new OutputFile(await open(path, 'w'), path);
-    out.threadAfter = threadAfter();
+    out.threadAfter = opts.thread === false ? Infinity : threadAfter();
     return out;
   }
 
@@ -309,7 +312,7 @@ export class OutputFile {
     this.pendingOwners = [];
     this.pendingLen = 0;
     if (await this.useThread(total)) {
-      await this.thread!.write(segments(shared(bufs), pos, total), owners);
+      await this.thread!.write(segments(shared(bufs, this.scratch, owners), pos, total), owners);
       return;
     }
     // One pwritev per segment of the coalesced pieces (no concatenation copy).
@@ -406,14 +409,25 @@ function segments(bufs: Buffer[], pos: number, total: number): WriteSegment[] {
 
 /**
  * `bufs` with every piece that is not already in shared memory (tables,
- * headers, data from non-pooled reads) copied into one SharedArrayBuffer,
- * so the write thread can see it.
+ * headers, data from non-pooled reads, encoder output) copied into a buffer
+ * from `scratch` (held in `owners` until written), so the write thread can
+ * see it. Scratch buffers are recycled: the thread's side frees a shared
+ * buffer only when its own garbage collector runs, which it rarely does, so
+ * a fresh SharedArrayBuffer per write would pile up (compressed output grew
+ * the process by 70 MiB that way).
  */
-function shared(bufs: Buffer[]): Buffer[] {
+function shared(bufs: Buffer[], scratch: BufferPool, owners: PooledBuffer[]): Buffer[] {
   let copyBytes = 0;
   for (const b of bufs) if (!(b.buffer instanceof SharedArrayBuffer)) copyBytes += b.length;
   if (copyBytes === 0) return bufs;
-  const area = Buffer.from(new SharedArrayBuffer(copyBytes));
+  let area: Buffer;
+  if (copyBytes <= scratch.size) {
+    const o = scratch.get();
+    owners.push(o);
+    area = o.buf;
+  } else {
+    area = Buffer.from(new SharedArrayBuffer(copyBytes));
+  }
   let at = 0;
   return bufs.map((b) => {
     if (b.buffer instanceof SharedArrayBuffer) return b;
@@ -463,8 +477,8 @@ function dropBytes(bufs: Buffer[], n: number): Buffer[] {
 }
 
 /** Run `body` with an OutputFile on `path`; always closes it. */
-export async function withOutput<T>(path: string, body: (out: OutputFile) => Promise<T>): Promise<T> {
-  const out = await OutputFile.create(path);
+export async function withOutput<T>(path: string, body: (out: OutputFile) => Promise<T>, opts: { thread?: boolean } = {}): Promise<T> {
+  const out = await OutputFile.create(path, opts);
   try {
     return await body(out);
   } catch (e) {

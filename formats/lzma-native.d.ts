@@ -15,12 +15,16 @@ declare module 'lzma-native' {
   export const CHECK_CRC32: number;
   export const FILTER_LZMA2: number;
   export const MODE_NORMAL: number;
+  export const MODE_FAST: number;
   export const MF_BT4: number;
+  export const MF_HC4: number;
   const lzma: {
     createStream: typeof createStream;
     FILTER_LZMA2: number;
     MODE_NORMAL: number;
+    MODE_FAST: number;
     MF_BT4: number;
+    MF_HC4: number;
     createCompressor: typeof createCompressor;
     createDecompressor: typeof createDecompressor;
     parseFileIndexFD: typeof parseFileIndexFD;
