@@ -460,14 +460,20 @@ export async function writeQcow2(source: ByteSource, path: string, opts: Qcow2Wr
       // output file grows by large sequential writes straight from the read buffers.
       const runs = opts.backing ? diffRuns(source, opts.backing.source, cs) : pooledDataRuns(source, cs);
       for await (const run of runs) {
-        for (let i = 0; i < run.length; i += cs) {
+        for (let i = 0; i < run.length;) {
           const cluster = (run.offset + i) / cs;
           if (needL2(cluster)) await l2For(cluster);
-          if (!run.data) { setCurrent(cluster, OFLAG_ZERO); continue; }
-          const host = allocCluster();
-          const piece = run.data.subarray(i, Math.min(run.length, i + cs));
-          await out.write(piece.length === cs ? piece : padTo(piece, cs), host, run.owner);
-          setCurrent(cluster, BigInt(host) | OFLAG_COPIED);
+          if (!run.data) { setCurrent(cluster, OFLAG_ZERO); i += cs; continue; }
+          // The run's clusters up to the end of this L2 table's range get consecutive host clusters:
+          // one write per span instead of one per cluster (fewer pieces to gather and hand over).
+          const n = Math.min(Math.ceil((run.length - i) / cs), (Math.floor(cluster / l2Entries) + 1) * l2Entries - cluster);
+          const host = Math.ceil(free / cs) * cs;
+          free = host + n * cs;
+          refcounts.addRange(host, free, cs);
+          const piece = run.data.subarray(i, Math.min(run.length, i + n * cs));
+          await out.write(piece.length === n * cs ? piece : padTo(piece, n * cs), host, run.owner);
+          for (let j = 0; j < n; j++) setCurrent(cluster + j, BigInt(host + j * cs) | OFLAG_COPIED);
+          i += n * cs;
         }
       }
     } else {
