@@ -203,7 +203,7 @@ export interface WriteOptions {
   seed?: string;
   /** ova: the appliance name in the OVF descriptor. */
   name?: string;
-  /** xz/zstd encoder threads. */
+  /** raw.xz: segments compressed in parallel (≈50 MB each, default 2); tar.xz/zstd: encoder threads. */
   threads?: number;
   /** Time stamps the container records (vhd footer, tar and ova members), in Unix seconds; default SOURCE_DATE_EPOCH, else 0. */
   epoch?: number;
