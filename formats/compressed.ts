@@ -380,7 +380,7 @@ async function* classifiedBlocks(source: ByteSource, allocation: IntervalSet): A
 }
 
 /**
- * raw.xz: the virtual disk cut into segments (xzSegments), each compressed
+ * raw.xz: the virtual disk cut into segments (XzSegmenter), each compressed
  * by a single-threaded encoder into an independent .xz stream, the streams
  * concatenated in order — the .xz format allows any number of streams in a
  * file, and xz, unxz and liblzma's decoders read them as one (xz file format

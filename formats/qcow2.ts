@@ -530,7 +530,7 @@ export async function writeQcow2(source: ByteSource, path: string, opts: Qcow2Wr
     await out.write(l1, l1Off);
     await out.write(encodeHeader(opts, { bits, size, l1Size, l1Off, tableOff, tableClusters, codec }), 0);
     await out.finish((end + tableClusters + blocks) * cs);
-  });
+  }, { source });
 }
 
 function encodeHeader(opts: Qcow2WriteOptions, f: { bits: number; size: number; l1Size: number; l1Off: number; tableOff: number; tableClusters: number; codec: ClusterCodec }): Buffer {

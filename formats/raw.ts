@@ -123,5 +123,5 @@ export async function writeRaw(source: ByteSource, path: string): Promise<void> 
       if (run.data) await out.write(run.data, run.offset, run.owner);
     }
     await out.finish(source.size);
-  });
+  }, { source });
 }

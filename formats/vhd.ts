@@ -315,5 +315,5 @@ export async function writeVhd(source: ByteSource, path: string, opts: VhdWriteO
     await out.write(bat, batOff);
     await out.write(footer, next);
     await out.finish(next + 512);
-  });
+  }, { source });
 }

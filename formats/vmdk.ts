@@ -468,5 +468,5 @@ export async function writeVmdk(source: ByteSource, path: string, opts: VmdkWrit
     await out.write(header(BigInt(gdSector), overHead), (next + 1) * SECTOR);
     await out.write(marker(0, 0, MARKER_EOS), (next + 2) * SECTOR);
     await out.finish((next + 3) * SECTOR);
-  });
+  }, { source });
 }

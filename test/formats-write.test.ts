@@ -197,15 +197,15 @@ test('Azure VHD: a size that is not a whole number of MiB is refused with a type
 test('write thread: large outputs are written by the write thread, and qemu-img compare agrees', async () => {
   const { outputStats } = await import('../formats/io.js');
   const { openSync, writeSync, closeSync, ftruncateSync } = await import('node:fs');
-  // 512 MiB virtual, ~40 MiB of data in pieces of odd sizes at odd offsets: past the thread's
-  // 8 MiB start, with coalesced, cut (aligned-MiB) and metadata writes interleaved.
+  // 512 MiB virtual, ~80 MiB of data in pieces of odd sizes at odd offsets: past the thread's
+  // 8 MiB mark and its 64 MiB early start, with coalesced, cut (aligned-MiB) and metadata writes interleaved.
   const big = join(t.dir, 'big.raw');
   const fd = openSync(big, 'w');
   ftruncateSync(fd, 512 * MiB);
-  const r = prng('thread-layout', 256);
-  for (let k = 0; k < 40; k++) {
+  const r = prng('thread-layout', 512);
+  for (let k = 0; k < 80; k++) {
     const len = MiB + r.readUInt16LE(k * 4) * 3;
-    const at = k * 12 * MiB + r.readUInt16LE(k * 4 + 2) * 17;
+    const at = k * 6 * MiB + r.readUInt16LE(k * 4 + 2) * 17;
     writeSync(fd, prng(`thread-${k}`, len), 0, len, at);
   }
   closeSync(fd);
@@ -213,8 +213,8 @@ test('write thread: large outputs are written by the write thread, and qemu-img 
     ['t.qcow2', { format: 'qcow2' }], ['t.vhd', { format: 'vhd' }], ['tf.vhd', { format: 'vhd', subformat: 'fixed' }],
     ['t.vmdk', { format: 'vmdk' }], ['t.raw', { format: 'raw' }],
   ];
-  // The first conversions switch from the pool at whatever point the thread came up; the last ones
-  // start with it (INGOT_WRITE_THREAD_AFTER=0), so the thread is used on any machine.
+  // The first conversions start the thread with the file (over 64 MiB of data) and switch to it when it
+  // is up; the last ones wait for it (INGOT_WRITE_THREAD_AFTER=0), so it is used on any machine.
   for (const [file, opts] of [...outs, ...outs.map(([f, o]): [string, WriteOptions] => [`0${f}`, o])]) {
     const before = outputStats.threadedOutputs;
     const out = join(t.dir, file);
