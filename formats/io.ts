@@ -282,7 +282,7 @@ export class OutputFile {
   static async create(path: string, opts: { thread?: boolean; early?: boolean } = {}): Promise<OutputFile> {
     const out = new OutputFile(await open(path, 'w'), path);
     out.threadAfter = opts.thread === false ? Infinity : threadAfter();
-    if (opts.early && opts.thread !== false && out.threadAfter > 0) {
+    if (opts.early && out.threadAfter === THREAD_AFTER) {
       out.threadTried = true;
       try { out.starting = new WriteThread(out.fh.fd, path); } catch { out.starting = null; }
     }
@@ -338,20 +338,15 @@ export class OutputFile {
     }
     // One pwritev per segment of the coalesced pieces (no concatenation copy).
     await this.queue(async () => {
-      let left = bufs;
-      let at = pos;
-      let remaining = total;
-      while (remaining > 0) {
-        const seg = segmentLength(at, remaining);
-        let piece = takeBytes(left, seg);
-        for (let done = 0; done < seg;) {
-          const { bytesWritten } = await this.fh.writev(piece, at + done);
-          done += bytesWritten;
-          if (done < seg) piece = dropBytes(piece, bytesWritten);
+      for (const seg of segments(bufs, pos, total)) {
+        let piece = seg.bufs;
+        let left = piece.reduce((n, b) => n + b.length, 0);
+        for (let at = seg.pos; left > 0;) {
+          const { bytesWritten } = await this.fh.writev(piece, at);
+          at += bytesWritten;
+          left -= bytesWritten;
+          if (left > 0) piece = dropBytes(piece, bytesWritten);
         }
-        left = dropBytes(left, seg);
-        at += seg;
-        remaining -= seg;
       }
     }, owners);
   }
@@ -415,8 +410,8 @@ export class OutputFile {
 }
 
 /** The system calls for `total` bytes of `bufs` at `pos`, cut by segmentLength. */
-function segments(bufs: Buffer[], pos: number, total: number): WriteSegment[] {
-  const out: WriteSegment[] = [];
+function segments(bufs: Buffer[], pos: number, total: number): (WriteSegment & { bufs: Buffer[] })[] {
+  const out: (WriteSegment & { bufs: Buffer[] })[] = [];
   let left = bufs;
   while (total > 0) {
     const seg = segmentLength(pos, total);
